@@ -1,0 +1,108 @@
+# mtlsd: mutual-TLS sidecar.  `make` builds build/mtlsd and build/mtlsd-bench.
+#
+#   make            build (needs the dependencies: `make deps`)
+#   make test       install missing dependencies, build, run every suite
+#   make asan       the whole suite under AddressSanitizer + UBSan
+#   make valgrind   the unit suites under valgrind's memcheck
+#   make demo       throwaway certificates, a sidecar pair, 256 MiB through it
+#   make bench      side-by-side benchmark against stunnel, hitch, haproxy
+#   make deps       scripts/install-deps.sh (only what is missing)
+#   make clean
+
+BUILD   ?= build
+CC      ?= cc
+SAN     ?=
+PKGS    := libevent_core libevent_extra inih mbedtls mbedx509 mbedcrypto
+
+WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-missing-field-initializers
+ifeq ($(CI),true)
+WARN    += -Werror
+endif
+CPPFLAGS += -D_GNU_SOURCE -I.
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 $(WARN) -MMD -MP -pthread $(SAN)
+LDFLAGS += -pthread $(SAN)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
+             echo -levent_core -levent_extra -linih -lmbedtls -lmbedx509 -lmbedcrypto)
+
+CONFIG_SRC := $(wildcard config/*.c)
+TLS_SRC    := $(wildcard tls/*.c)
+CERTS_SRC  := $(wildcard certs/*.c)
+PROXY_SRC  := $(filter-out proxy/main.c,$(wildcard proxy/*.c))
+BENCH_SRC  := $(wildcard bench/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(CONFIG_SRC) $(TLS_SRC) $(CERTS_SRC) $(PROXY_SRC))
+MAIN_OBJ   := $(BUILD)/obj/proxy/main.o
+BENCH_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(BENCH_SRC))
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all test check-suite asan valgrind demo bench deps deps-check clean
+all: $(BUILD)/mtlsd $(BUILD)/mtlsd-bench
+
+# Refuse an mbedTLS older than 3.6 before compiling anything.
+$(BUILD)/.mbedtls-ok:
+	@mkdir -p $(BUILD)
+	@v=$$(printf '#include <mbedtls/build_info.h>\nMBEDTLS_VERSION_NUMBER\n' | \
+	      $(CC) -E -P -x c - 2>/dev/null | tail -n 1); \
+	case "$$v" in 0x*) ;; *) echo "mtlsd: mbedTLS headers not found; run 'make deps' (as root)" >&2; exit 1;; esac; \
+	if [ $$(( $$v )) -lt $$(( 0x03060000 )) ]; then \
+	  echo "mtlsd: mbedTLS $$v found, 3.6 LTS or newer is required; run 'make deps' (as root)" >&2; exit 1; fi
+	@touch $@
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/.mbedtls-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmtlsd.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/mtlsd: $(MAIN_OBJ) $(BUILD)/libmtlsd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mtlsd-bench: $(BENCH_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libmtlsd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# The dependency check is quick; install-deps.sh runs only when it fails.
+deps-check:
+	@pkg-config --exists $(PKGS) cmocka 2>/dev/null && \
+	  command -v openssl >/dev/null && command -v curl >/dev/null && \
+	  command -v python3 >/dev/null && command -v linux.uml >/dev/null && \
+	  test -x /bin/busybox && \
+	  dpkg --compare-versions "$$(pkg-config --modversion mbedtls)" ge 3.6 || \
+	  sh scripts/install-deps.sh
+
+deps:
+	sh scripts/install-deps.sh
+
+test: deps-check
+	$(MAKE) all units
+	sh tests/run.sh $(BUILD)
+
+units: $(UNIT_BIN)
+
+asan: deps-check
+	$(MAKE) BUILD=build/asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" all units
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  sh tests/run.sh build/asan
+
+valgrind: all units
+	MTLSD_VALGRIND=1 sh tests/run.sh $(BUILD) unit
+
+demo: deps-check
+	$(MAKE) all
+	sh scripts/demo.sh $(BUILD)
+
+bench: all
+	sh scripts/install-deps.sh --bench
+	sh bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

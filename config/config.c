@@ -1,0 +1,632 @@
+/*
+ * config.c: reading the INI file with inih into struct config.
+ *
+ * inih does the tokenizing; this file owns the line reader (so every message
+ * can name its line, and sections without keys are still seen), the key table,
+ * and value parsing.  Inheritance and cross-key checks are in config_check.c.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "config/config.h"
+#include "config/config_int.h"
+
+enum key_scope {
+	SCOPE_GLOBAL = 1,	/* [global] only */
+	SCOPE_ROUTE = 2,	/* routes only */
+	SCOPE_BOTH = 3,		/* a route key whose default [global] can set */
+};
+
+struct key_def {
+	const char *name;
+	enum key_scope scope;
+	int id;			/* enum route_key, or enum global_key for SCOPE_GLOBAL */
+	bool list;		/* may repeat and continue over lines */
+};
+
+static const struct key_def keys[] = {
+	{ "workers",		SCOPE_GLOBAL, GK_WORKERS, false },
+	{ "log_level",		SCOPE_GLOBAL, GK_LOG_LEVEL, false },
+	{ "audit_log",		SCOPE_GLOBAL, GK_AUDIT_LOG, false },
+	{ "admin_listen",	SCOPE_GLOBAL, GK_ADMIN_LISTEN, false },
+	{ "user",		SCOPE_GLOBAL, GK_USER, false },
+	{ "drain_timeout",	SCOPE_GLOBAL, GK_DRAIN_TIMEOUT, false },
+	{ "mode",		SCOPE_ROUTE, RK_MODE, false },
+	{ "listen",		SCOPE_ROUTE, RK_LISTEN, false },
+	{ "connect",		SCOPE_ROUTE, RK_CONNECT, false },
+	{ "cert",		SCOPE_BOTH, RK_CERT, false },
+	{ "key",		SCOPE_BOTH, RK_KEY, false },
+	{ "ca",			SCOPE_BOTH, RK_CA, false },
+	{ "crl",		SCOPE_BOTH, RK_CRL, false },
+	{ "key_password_file",	SCOPE_BOTH, RK_KEY_PASSWORD_FILE, false },
+	{ "insecure_key_permissions", SCOPE_BOTH, RK_INSECURE_KEY_PERMISSIONS, false },
+	{ "tls_min_version",	SCOPE_BOTH, RK_TLS_MIN_VERSION, false },
+	{ "client_auth",	SCOPE_ROUTE, RK_CLIENT_AUTH, false },
+	{ "allow_peers",	SCOPE_ROUTE, RK_ALLOW_PEERS, true },
+	{ "expect_peers",	SCOPE_ROUTE, RK_EXPECT_PEERS, true },
+	{ "server_name",	SCOPE_ROUTE, RK_SERVER_NAME, false },
+	{ "allow_cidr",		SCOPE_ROUTE, RK_ALLOW_CIDR, true },
+	{ "deny_cidr",		SCOPE_ROUTE, RK_DENY_CIDR, true },
+	{ "handshake_timeout",	SCOPE_BOTH, RK_HANDSHAKE_TIMEOUT, false },
+	{ "idle_timeout",	SCOPE_BOTH, RK_IDLE_TIMEOUT, false },
+	{ "connect_timeout",	SCOPE_BOTH, RK_CONNECT_TIMEOUT, false },
+	{ "max_connections",	SCOPE_BOTH, RK_MAX_CONNECTIONS, false },
+	{ "ktls",		SCOPE_BOTH, RK_KTLS, false },
+	{ "crl_stale",		SCOPE_BOTH, RK_CRL_STALE, false },
+	{ "reauthorize",	SCOPE_BOTH, RK_REAUTHORIZE, false },
+	{ "send_proxy",		SCOPE_ROUTE, RK_SEND_PROXY, false },
+	{ "accept_proxy",	SCOPE_ROUTE, RK_ACCEPT_PROXY, false },
+	{ "buffer_size",	SCOPE_BOTH, RK_BUFFER_SIZE, false },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+const char *
+config_key_name(enum route_key k)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].scope != SCOPE_GLOBAL && keys[i].id == (int)k)
+			return keys[i].name;
+	return "?";
+}
+
+void
+loader_error(struct loader *L, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(L->errs, "%s:%d: ", L->cfg->path, line);
+	va_start(ap, fmt);
+	vfprintf(L->errs, fmt, ap);
+	va_end(ap);
+	fputc('\n', L->errs);
+	L->nerr++;
+}
+
+/* Picks one of names[] (case-insensitively); returns its index or -1. */
+static int
+pick(const char *v, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(v, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+#define PICK(v, arr) pick((v), (arr), sizeof(arr) / sizeof((arr)[0]))
+
+/* An absolute copy of a path from the config, relative ones under cfg->dir. */
+static char *
+resolve_path(const struct config *cfg, const char *v)
+{
+	char *out;
+
+	if (v[0] == '/')
+		return strdup(v);
+	if (asprintf(&out, "%s/%s", cfg->dir, v) == -1)
+		return NULL;
+	return out;
+}
+
+static int
+set_path(struct loader *L, char **dst, const char *v, const char **why)
+{
+	if (*v == '\0') {
+		*why = "expected a file path";
+		return -1;
+	}
+	free(*dst);
+	if ((*dst = resolve_path(L->cfg, v)) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends each comma-separated item of v to a growing array. */
+static int
+add_list(void **arr, size_t *n, size_t elem, const char *v,
+    int (*parse)(const char *, void *, const char **), const char **why)
+{
+	char item[PEER_PATTERN_MAX + 8];
+	const char *p = v;
+
+	while (*p != '\0') {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		while (len > 0 && isspace((unsigned char)*p)) {
+			p++;
+			len--;
+		}
+		while (len > 0 && isspace((unsigned char)p[len - 1]))
+			len--;
+		if (len >= sizeof(item)) {
+			*why = "list item too long";
+			return -1;
+		}
+		if (len > 0) {
+			void *grown = realloc(*arr, (*n + 1) * elem);
+			if (grown == NULL) {
+				*why = "out of memory";
+				return -1;
+			}
+			*arr = grown;
+			memcpy(item, p, len);
+			item[len] = '\0';
+			if (parse(item, (char *)*arr + *n * elem, why) == -1)
+				return -1;
+			(*n)++;
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return 0;
+}
+
+static int
+parse_peer_item(const char *s, void *out, const char **why)
+{
+	return peer_pattern_parse(s, out, why);
+}
+
+static int
+parse_cidr_item(const char *s, void *out, const char **why)
+{
+	return parse_cidr(s, out, why);
+}
+
+static int
+set_route_key(struct loader *L, struct route_config *r, enum route_key k,
+    const char *v, const char **why)
+{
+	static const char *const modes[] = { "server", "client" };
+	static const char *const auths[] = { "require", "optional", "none" };
+	static const char *const ktls[] = { "auto", "on", "off" };
+	static const char *const stale[] = { "warn", "refuse" };
+	static const char *const reauth[] = { "close", "keep" };
+	static const char *const proxy[] = { "none", "v2" };
+	unsigned long n;
+	uint64_t size;
+	int i;
+
+	switch (k) {
+	case RK_MODE:
+		if ((i = PICK(v, modes)) < 0)
+			return *why = "expected server or client", -1;
+		r->mode = (enum route_mode)i;
+		return 0;
+	case RK_LISTEN:
+		return parse_addr(v, true, &r->listen, why);
+	case RK_CONNECT:
+		return parse_addr(v, true, &r->connect, why);
+	case RK_CERT:
+		return set_path(L, &r->cert, v, why);
+	case RK_KEY:
+		return set_path(L, &r->key, v, why);
+	case RK_CA:
+		return set_path(L, &r->ca, v, why);
+	case RK_CRL:
+		return set_path(L, &r->crl, v, why);
+	case RK_KEY_PASSWORD_FILE:
+		return set_path(L, &r->key_password_file, v, why);
+	case RK_INSECURE_KEY_PERMISSIONS:
+		return parse_bool(v, &r->insecure_key_permissions, why);
+	case RK_TLS_MIN_VERSION:
+		if (strcmp(v, "1.3") == 0)
+			r->tls_min_version = 13;
+		else if (strcmp(v, "1.2") == 0)
+			r->tls_min_version = 12;
+		else
+			return *why = "expected 1.2 or 1.3", -1;
+		return 0;
+	case RK_CLIENT_AUTH:
+		if ((i = PICK(v, auths)) < 0)
+			return *why = "expected require, optional or none", -1;
+		r->client_auth = (enum client_auth)i;
+		return 0;
+	case RK_ALLOW_PEERS:
+		return add_list((void **)&r->allow_peers, &r->n_allow_peers,
+		    sizeof(*r->allow_peers), v, parse_peer_item, why);
+	case RK_EXPECT_PEERS:
+		return add_list((void **)&r->expect_peers, &r->n_expect_peers,
+		    sizeof(*r->expect_peers), v, parse_peer_item, why);
+	case RK_ALLOW_CIDR:
+		return add_list((void **)&r->allow_cidr, &r->n_allow_cidr,
+		    sizeof(*r->allow_cidr), v, parse_cidr_item, why);
+	case RK_DENY_CIDR:
+		return add_list((void **)&r->deny_cidr, &r->n_deny_cidr,
+		    sizeof(*r->deny_cidr), v, parse_cidr_item, why);
+	case RK_SERVER_NAME:
+		if (*v == '\0' || strlen(v) > 253 || strpbrk(v, " \t/:") != NULL)
+			return *why = "expected a host name", -1;
+		free(r->server_name);
+		if ((r->server_name = strdup(v)) == NULL)
+			return *why = "out of memory", -1;
+		return 0;
+	case RK_HANDSHAKE_TIMEOUT:
+		return parse_duration_ms(v, &r->handshake_timeout_ms, why);
+	case RK_IDLE_TIMEOUT:
+		return parse_duration_ms(v, &r->idle_timeout_ms, why);
+	case RK_CONNECT_TIMEOUT:
+		return parse_duration_ms(v, &r->connect_timeout_ms, why);
+	case RK_MAX_CONNECTIONS:
+		if (parse_uint(v, 1, 10000000, &n, why) == -1)
+			return *why = "expected a number from 1 to 10000000", -1;
+		r->max_connections = n;
+		return 0;
+	case RK_KTLS:
+		if ((i = PICK(v, ktls)) < 0)
+			return *why = "expected auto, on or off", -1;
+		r->ktls = (enum ktls_mode)i;
+		return 0;
+	case RK_CRL_STALE:
+		if ((i = PICK(v, stale)) < 0)
+			return *why = "expected warn or refuse", -1;
+		r->crl_stale = (enum crl_stale)i;
+		return 0;
+	case RK_REAUTHORIZE:
+		if ((i = PICK(v, reauth)) < 0)
+			return *why = "expected close or keep", -1;
+		r->reauthorize = (enum reauthorize)i;
+		return 0;
+	case RK_SEND_PROXY:
+		if ((i = PICK(v, proxy)) < 0)
+			return *why = "expected none or v2", -1;
+		r->send_proxy = (enum proxy_proto)i;
+		return 0;
+	case RK_ACCEPT_PROXY:
+		return parse_bool(v, &r->accept_proxy, why);
+	case RK_BUFFER_SIZE:
+		if (parse_size(v, &size, why) == -1)
+			return -1;
+		if (size < 16 * 1024 + 256 || size > 16 * 1024 * 1024)
+			return *why = "buffer_size must be from 16.25K to 16M", -1;
+		r->buffer_size = size;
+		return 0;
+	case RK_COUNT:
+		break;
+	}
+	return *why = "internal: unhandled key", -1;
+}
+
+static int
+set_global_key(struct loader *L, enum global_key k, const char *v, const char **why)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	struct config *cfg = L->cfg;
+	unsigned long n;
+	int i;
+
+	switch (k) {
+	case GK_WORKERS:
+		if (strcasecmp(v, "auto") == 0) {
+			cfg->workers = 0;
+			return 0;
+		}
+		if (parse_uint(v, 1, 256, &n, why) == -1)
+			return *why = "expected auto or a number from 1 to 256", -1;
+		cfg->workers = (unsigned)n;
+		return 0;
+	case GK_LOG_LEVEL:
+		if ((i = PICK(v, levels)) < 0)
+			return *why = "expected error, warn, info or debug", -1;
+		cfg->log_level = (enum log_level)i;
+		return 0;
+	case GK_AUDIT_LOG:
+		free(cfg->audit_log);
+		cfg->audit_log = NULL;
+		if (*v == '\0')
+			return 0;
+		if (strcmp(v, "-") == 0)
+			cfg->audit_log = strdup("-");
+		else
+			cfg->audit_log = resolve_path(cfg, v);
+		return cfg->audit_log ? 0 : (*why = "out of memory", -1);
+	case GK_ADMIN_LISTEN:
+		cfg->admin_enabled = *v != '\0';
+		return *v == '\0' ? 0 : parse_addr(v, false, &cfg->admin_listen, why);
+	case GK_USER:
+		free(cfg->user);
+		cfg->user = NULL;
+		if (*v == '\0')
+			return 0;
+		return (cfg->user = strdup(v)) ? 0 : (*why = "out of memory", -1);
+	case GK_DRAIN_TIMEOUT:
+		return parse_duration_ms(v, &cfg->drain_timeout_ms, why);
+	case GK_COUNT:
+		break;
+	}
+	return *why = "internal: unhandled key", -1;
+}
+
+static const struct key_def *
+find_key(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static void
+unknown_key(struct loader *L, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcasecmp(keys[i].name, name) == 0) {
+			loader_error(L, L->lineno, "unknown key '%s' (did you mean '%s'?)",
+			    name, keys[i].name);
+			return;
+		}
+	}
+	loader_error(L, L->lineno, "unknown key '%s'", name);
+}
+
+/* inih's callback: one key = value line (or a continuation of one). */
+static int
+on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct loader *L = user;
+	const struct key_def *kd = find_key(name);
+	struct route_config *r = L->cur;
+	const char *why = NULL;
+	int *line;
+
+	(void)section;	/* the reader tracked the section already */
+	if (!L->in_section) {
+		loader_error(L, L->lineno, "'%s' is outside any section; "
+		    "put it under [global] or a route", name);
+		return 1;
+	}
+	if (kd == NULL) {
+		unknown_key(L, name);
+		return 1;
+	}
+	if (L->in_global && kd->scope == SCOPE_ROUTE) {
+		loader_error(L, L->lineno, "'%s' belongs in a route section, "
+		    "not [global]", name);
+		return 1;
+	}
+	if (!L->in_global && kd->scope == SCOPE_GLOBAL) {
+		loader_error(L, L->lineno, "'%s' belongs in [global]", name);
+		return 1;
+	}
+	line = kd->scope == SCOPE_GLOBAL ? &L->cfg->global_line[kd->id] :
+	    &r->line[kd->id];
+	if (*line != 0 && !kd->list) {
+		if (L->continuation)
+			loader_error(L, L->lineno, "'%s' takes one value; this "
+			    "indented line continues it", name);
+		else
+			loader_error(L, L->lineno, "'%s' is set twice (first at "
+			    "line %d)", name, *line);
+		return 1;
+	}
+	if (*value == '\0' && !(kd->scope == SCOPE_GLOBAL && (kd->id == GK_AUDIT_LOG ||
+	    kd->id == GK_ADMIN_LISTEN || kd->id == GK_USER))) {
+		loader_error(L, L->lineno, "%s: empty value", name);
+		return 1;
+	}
+	if (*line == 0)
+		*line = L->lineno;
+	if (kd->scope == SCOPE_GLOBAL) {
+		if (set_global_key(L, (enum global_key)kd->id, value, &why) == -1)
+			loader_error(L, L->lineno, "%s: %s: '%s'", name, why, value);
+	} else if (set_route_key(L, r, (enum route_key)kd->id, value, &why) == -1) {
+		loader_error(L, L->lineno, "%s: %s: '%s'", name, why, value);
+	}
+	return 1;
+}
+
+static bool
+valid_route_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= sizeof(((struct route_config *)0)->name))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return false;
+	return true;
+}
+
+/* A "[name]" line: starts a section, creating the route it names. */
+static void
+begin_section(struct loader *L, const char *name)
+{
+	struct route_config *grown;
+
+	L->in_section = true;
+	L->in_global = false;
+	L->cur = NULL;
+	if (strcmp(name, "global") == 0) {
+		if (L->global_line != 0)
+			loader_error(L, L->lineno, "[global] appears twice "
+			    "(first at line %d)", L->global_line);
+		L->global_line = L->lineno;
+		L->in_global = true;
+		L->cur = &L->cfg->defaults;
+		return;
+	}
+	if (!valid_route_name(name)) {
+		loader_error(L, L->lineno, "bad section name [%s]: a route name "
+		    "is 1-63 letters, digits, '-', '_' or '.'", name);
+		L->cur = &L->discard;
+		return;
+	}
+	for (size_t i = 0; i < L->cfg->nroutes; i++) {
+		if (strcmp(L->cfg->routes[i].name, name) == 0) {
+			loader_error(L, L->lineno, "route [%s] appears twice "
+			    "(first at line %d)", name, L->cfg->routes[i].section_line);
+			L->cur = &L->discard;
+			return;
+		}
+	}
+	grown = realloc(L->cfg->routes, (L->cfg->nroutes + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		loader_error(L, L->lineno, "out of memory");
+		L->cur = &L->discard;
+		return;
+	}
+	L->cfg->routes = grown;
+	L->cur = &grown[L->cfg->nroutes++];
+	route_init_defaults(L->cur);
+	snprintf(L->cur->name, sizeof(L->cur->name), "%s", name);
+	L->cur->section_line = L->lineno;
+}
+
+/*
+ * inih's line reader.  Counting lines here is what lets every message name
+ * its line (Debian's inih is built without INI_HANDLER_LINENO).  Lines longer
+ * than inih's buffer are refused rather than silently split.
+ */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct loader *L = stream;
+	ssize_t n = getline(&L->linebuf, &L->linecap, L->in);
+	const char *p;
+
+	if (n < 0)
+		return NULL;
+	L->lineno++;
+	if (n > 0 && L->linebuf[n - 1] == '\n')
+		L->linebuf[--n] = '\0';
+	if (n > 0 && L->linebuf[n - 1] == '\r')
+		L->linebuf[--n] = '\0';
+	L->continuation = n > 0 && (L->linebuf[0] == ' ' || L->linebuf[0] == '\t');
+	if (n + 2 > num) {
+		loader_error(L, L->lineno, "line too long (at most %d characters); "
+		    "split a list over several indented lines", num - 2);
+		str[0] = '\0';
+		return str;
+	}
+	memcpy(str, L->linebuf, (size_t)n);
+	str[n] = '\n';
+	str[n + 1] = '\0';
+
+	for (p = L->linebuf; isspace((unsigned char)*p); p++)
+		;
+	if (*p == '[') {
+		const char *end = strchr(p, ']');
+		char name[128];
+		size_t len = end ? (size_t)(end - p - 1) : 0;
+
+		if (end == NULL || len >= sizeof(name)) {
+			loader_error(L, L->lineno, "malformed section header");
+			L->malformed_line = L->lineno;
+			L->in_section = true;
+			L->in_global = false;
+			L->cur = &L->discard;
+		} else {
+			memcpy(name, p + 1, len);
+			name[len] = '\0';
+			begin_section(L, name);
+		}
+	}
+	return str;
+}
+
+struct config *
+config_load(const char *path, FILE *errs)
+{
+	struct loader L;
+	struct config *cfg;
+	char *slash;
+	int rc;
+
+	memset(&L, 0, sizeof(L));
+	L.errs = errs;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		fprintf(errs, "%s: out of memory\n", path);
+		return NULL;
+	}
+	L.cfg = cfg;
+	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->drain_timeout_ms = CONFIG_DEFAULT_DRAIN_TIMEOUT_MS;
+	route_init_defaults(&cfg->defaults);
+	route_init_defaults(&L.discard);
+	if ((cfg->path = strdup(path)) == NULL)
+		goto oom;
+	if (path[0] == '/' || strchr(path, '/') != NULL) {
+		char *copy = strdup(path);
+		if (copy == NULL)
+			goto oom;
+		slash = strrchr(copy, '/');
+		if (slash == copy)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		cfg->dir = copy;
+	} else {
+		cfg->dir = strdup(".");
+		if (cfg->dir == NULL)
+			goto oom;
+	}
+	/* Relative dirs become absolute: paths must survive a later chdir. */
+	if (cfg->dir[0] != '/') {
+		char *abs = realpath(cfg->dir, NULL);
+		if (abs != NULL) {
+			free(cfg->dir);
+			cfg->dir = abs;
+		}
+	}
+
+	if ((L.in = fopen(path, "r")) == NULL) {
+		fprintf(errs, "%s: cannot open: %s\n", path, strerror(errno));
+		goto fail;
+	}
+	rc = ini_parse_stream(read_line, &L, on_key, &L);
+	if (rc > 0 && rc != L.malformed_line)
+		loader_error(&L, rc, "syntax error (expected [section] or key = value)");
+	else if (rc < 0)
+		loader_error(&L, 0, "read error");
+	fclose(L.in);
+	free(L.linebuf);
+	L.linebuf = NULL;
+
+	config_check(&L);
+	route_free_fields(&L.discard);
+	if (L.nerr > 0)
+		goto fail;
+	return cfg;
+oom:
+	fprintf(errs, "%s: out of memory\n", path);
+fail:
+	free(L.linebuf);
+	route_free_fields(&L.discard);
+	config_free(cfg);
+	return NULL;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		route_free_fields(&cfg->routes[i]);
+	free(cfg->routes);
+	route_free_fields(&cfg->defaults);
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg->audit_log);
+	free(cfg->user);
+	free(cfg);
+}
+
+const struct route_config *
+config_route(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (strcmp(cfg->routes[i].name, name) == 0)
+			return &cfg->routes[i];
+	return NULL;
+}

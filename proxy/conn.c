@@ -1,0 +1,429 @@
+/*
+ * conn.c: a connection's life before and after the relay: accept, TLS
+ * handshake, upstream name lookup and connect, timers, and the one teardown.
+ *
+ * Order on a server route: handshake first, and only a verified, allowed
+ * peer makes mtlsd connect to the app; nothing of the app is reachable before.
+ * On a client route: connect to the peer, then the handshake; the local
+ * app's bytes wait in its socket until the handshake is done.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "proxy/conn.h"
+#include "proxy/log.h"
+#include "proxy/relay.h"
+#include "proxy/worker.h"
+#include "tls/tls.h"
+
+static void on_event(evutil_socket_t fd, short what, void *arg);
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+static int handshake_start(struct conn *c);
+static int upstream_connect(struct conn *c);
+
+uint64_t
+conn_now_ms(const struct conn *c)
+{
+	struct timeval tv;
+
+	event_base_gettimeofday_cached(c->r->w->base, &tv);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static void
+arm_timer(struct conn *c, uint32_t ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (ms == 0)
+		evtimer_del(c->timer);
+	else
+		evtimer_add(c->timer, &tv);
+}
+
+/* Creates the read and write events of fd; which = tls or plain side. */
+static int
+make_events(struct conn *c, bool tls_side)
+{
+	struct event_base *base = c->r->w->base;
+	int fd = tls_side ? c->tls_fd : c->plain_fd;
+	struct event **rd = tls_side ? &c->ev_tls_rd : &c->ev_plain_rd;
+	struct event **wr = tls_side ? &c->ev_tls_wr : &c->ev_plain_wr;
+
+	*rd = event_new(base, fd, EV_READ | EV_PERSIST, on_event, c);
+	*wr = event_new(base, fd, EV_WRITE | EV_PERSIST, on_event, c);
+	return *rd != NULL && *wr != NULL ? 0 : -1;
+}
+
+void
+conn_update_events(struct conn *c)
+{
+	struct event *evs[4] = { c->ev_tls_rd, c->ev_tls_wr, c->ev_plain_rd,
+	    c->ev_plain_wr };
+	unsigned want = c->up.wants | c->down.wants;
+
+	if (c->state != CS_RELAY)
+		want = c->up.wants;	/* before the relay, one wait at a time */
+	for (int i = 0; i < 4; i++) {
+		unsigned bit = 1u << i;
+		if ((want & bit) == (c->events_on & bit) || evs[i] == NULL)
+			continue;
+		if (want & bit)
+			event_add(evs[i], NULL);
+		else
+			event_del(evs[i]);
+	}
+	c->events_on = want;
+}
+
+/* Before the relay a single wait is kept in up.wants. */
+static void
+wait_for(struct conn *c, unsigned bit)
+{
+	c->up.wants = bit;
+	conn_update_events(c);
+}
+
+void
+conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct worker *w = r->w;
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warnx("route=%s event=refused reason=out_of_memory", r->rc->name);
+		close(fd);
+		atomic_fetch_sub(&r->rs->active, 1);
+		return;
+	}
+	c->tls_fd = c->plain_fd = -1;
+	c->r = r;
+	c->id = atomic_fetch_add(&w->d->next_conn_id, 1) + 1;
+	c->server = r->rc->mode == MODE_SERVER;
+	c->idle_ms = r->rc->idle_timeout_ms;
+	TAILQ_INSERT_TAIL(&w->conns, c, link);
+	w->nconns++;
+	counter_add(&r->stats.conns_total, 1);
+	counter_add(&r->stats.conns_open, 1);
+	c->started_ms = c->phase_ms = conn_now_ms(c);
+	sock_format(sa, salen, c->peer, sizeof(c->peer));
+	sock_nodelay(fd);
+	if (c->server)
+		c->tls_fd = fd;
+	else
+		c->plain_fd = fd;
+	if ((c->timer = evtimer_new(w->base, on_timer, c)) == NULL ||
+	    make_events(c, c->server) == -1) {
+		conn_free(c, "out_of_memory", NULL);
+		return;
+	}
+	log_debug("conn=%llu route=%s event=accept peer=%s",
+	    (unsigned long long)c->id, r->rc->name, c->peer);
+	if (c->server)
+		(void)handshake_start(c);
+	else
+		(void)upstream_connect(c);
+}
+
+static void
+handshake_done(struct conn *c)
+{
+	uint64_t now = conn_now_ms(c);
+
+	histogram_observe(&c->r->stats.handshake, (now - c->phase_ms) * 1000);
+	log_debug("conn=%llu route=%s event=handshake_ok peer=%s tls=%s cipher=%s",
+	    (unsigned long long)c->id, c->r->rc->name, c->peer,
+	    tls_conn_version(c->tls), tls_conn_cipher(c->tls));
+	c->phase_ms = now;
+}
+
+/* Returns 0, or -1 when c was freed. */
+static int
+handshake_step(struct conn *c)
+{
+	int rc = tls_conn_handshake(c->tls);
+	enum tls_fail f;
+
+	switch (rc) {
+	case TLS_WANT_READ:
+		wait_for(c, WANT_TLS_RD);
+		return 0;
+	case TLS_WANT_WRITE:
+		wait_for(c, WANT_TLS_WR);
+		return 0;
+	case TLS_OK:
+		handshake_done(c);
+		if (c->server)
+			return upstream_connect(c);
+		return relay_start(c);
+	default:
+		f = tls_conn_fail(c->tls);
+		counter_add(&c->r->stats.handshake_fail[f], 1);
+		conn_free(c, tls_fail_name(f), tls_conn_fail_detail(c->tls));
+		return -1;
+	}
+}
+
+static int
+handshake_start(struct conn *c)
+{
+	struct wroute *r = c->r;
+
+	c->tls = tls_conn_new(r->tls, c->tls_fd, r->rs->server_name);
+	if (c->tls == NULL) {
+		conn_free(c, "out_of_memory", "cannot start TLS");
+		return -1;
+	}
+	c->state = CS_HANDSHAKE;
+	c->phase_ms = conn_now_ms(c);
+	arm_timer(c, r->rc->handshake_timeout_ms);
+	return handshake_step(c);
+}
+
+/* Names the connect failure from its errno. */
+static int
+upstream_failed(struct conn *c, int err)
+{
+	const char *reason;
+
+	switch (err) {
+	case ECONNREFUSED:
+		reason = "upstream_refused";
+		break;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ENOENT:		/* unix socket path missing */
+		reason = "upstream_unreachable";
+		break;
+	default:
+		reason = "upstream_error";
+		break;
+	}
+	counter_add(&c->r->stats.upstream_fail, 1);
+	conn_free(c, reason, strerror(err));
+	return -1;
+}
+
+static int
+connect_to(struct conn *c, const struct sockname *sn)
+{
+	int fd = sock_connect(sn);
+
+	if (fd == -1)
+		return upstream_failed(c, errno);
+	if (c->server)
+		c->plain_fd = fd;
+	else
+		c->tls_fd = fd;
+	if (make_events(c, !c->server) == -1) {
+		conn_free(c, "out_of_memory", NULL);
+		return -1;
+	}
+	c->state = CS_CONNECTING;
+	wait_for(c, c->server ? WANT_PLAIN_WR : WANT_TLS_WR);
+	return 0;
+}
+
+static int
+upstream_connected(struct conn *c)
+{
+	int fd = c->server ? c->plain_fd : c->tls_fd;
+	int err = sock_connect_result(fd);
+	uint64_t now;
+
+	if (err != 0)
+		return upstream_failed(c, err);
+	now = conn_now_ms(c);
+	histogram_observe(&c->r->stats.connect, (now - c->phase_ms) * 1000);
+	c->phase_ms = now;
+	sock_nodelay(fd);
+	wait_for(c, 0);
+	if (c->server)
+		return relay_start(c);
+	return handshake_start(c);
+}
+
+static void
+on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct conn *c = arg;
+
+	/* A cancelled lookup belongs to a conn that is already gone. */
+	if (result == EVUTIL_EAI_CANCEL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	c->dns_req = NULL;
+	c->dns_error = result;
+	if (result == 0 && res != NULL) {
+		memcpy(&c->dns_result.ss, res->ai_addr, res->ai_addrlen);
+		c->dns_result.len = (socklen_t)res->ai_addrlen;
+	} else if (result == 0) {
+		c->dns_error = EVUTIL_EAI_FAIL;
+	}
+	if (res != NULL)
+		evutil_freeaddrinfo(res);
+	if (c->dns_inline)
+		return;		/* upstream_connect() carries on */
+	if (c->dns_error != 0) {
+		counter_add(&c->r->stats.upstream_fail, 1);
+		conn_free(c, "resolve_failed", evutil_gai_strerror(c->dns_error));
+		return;
+	}
+	(void)connect_to(c, &c->dns_result);
+}
+
+static int
+upstream_connect(struct conn *c)
+{
+	struct route_state *rs = c->r->rs;
+	struct evutil_addrinfo hints;
+	char port[8];
+
+	c->phase_ms = conn_now_ms(c);
+	arm_timer(c, c->r->rc->connect_timeout_ms);
+	if (rs->upstream_static)
+		return connect_to(c, &rs->upstream);
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	snprintf(port, sizeof(port), "%u", rs->rc->connect.port);
+	c->state = CS_RESOLVING;
+	c->dns_inline = true;
+	c->dns_error = -1;
+	c->dns_req = evdns_getaddrinfo(c->r->w->dns, rs->rc->connect.host, port,
+	    &hints, on_resolved, c);
+	c->dns_inline = false;
+	if (c->dns_error == -1)
+		return 0;	/* the answer comes later, to on_resolved() */
+	c->dns_req = NULL;
+	if (c->dns_error != 0) {
+		counter_add(&c->r->stats.upstream_fail, 1);
+		conn_free(c, "resolve_failed", evutil_gai_strerror(c->dns_error));
+		return -1;
+	}
+	return connect_to(c, &c->dns_result);
+}
+
+static void
+on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	bool tls_side = fd == c->tls_fd;
+	unsigned fired = tls_side ? (what & EV_READ ? WANT_TLS_RD : WANT_TLS_WR) :
+	    (what & EV_READ ? WANT_PLAIN_RD : WANT_PLAIN_WR);
+
+	switch (c->state) {
+	case CS_HANDSHAKE:
+		(void)handshake_step(c);
+		return;
+	case CS_CONNECTING:
+		(void)upstream_connected(c);
+		return;
+	case CS_RELAY:
+		(void)relay_run(c, fired);
+		return;
+	case CS_RESOLVING:
+		break;
+	}
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	switch (c->state) {
+	case CS_HANDSHAKE:
+		counter_add(&c->r->stats.handshake_timeout, 1);
+		conn_free(c, "handshake_timeout", NULL);
+		return;
+	case CS_RESOLVING:
+	case CS_CONNECTING:
+		counter_add(&c->r->stats.upstream_fail, 1);
+		conn_free(c, "connect_timeout", NULL);
+		return;
+	case CS_RELAY:
+		(void)relay_on_timer(c);
+		return;
+	}
+}
+
+static void
+close_fd(int *fd)
+{
+	if (*fd != -1) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+static void
+log_close(struct conn *c, const char *reason, const char *detail)
+{
+	uint64_t in = c->server ? c->down.bytes : c->up.bytes;
+	uint64_t out = c->server ? c->up.bytes : c->down.bytes;
+	const char *id = c->tls ? tls_conn_peer_id(c->tls) : "";
+	char safe_id[4 * 256 + 1], safe_detail[512];
+	bool relayed = c->state == CS_RELAY;
+	enum log_level lvl = relayed && strcmp(reason, "eof") == 0 ?
+	    LOG_LEVEL_INFO : LOG_LEVEL_WARN;
+
+	if (!log_enabled(lvl))
+		return;
+	log_safe(id, strlen(id), safe_id, sizeof(safe_id));
+	if (detail != NULL)
+		log_safe(detail, strlen(detail), safe_detail, sizeof(safe_detail));
+	(lvl == LOG_LEVEL_INFO ? log_info : log_warnx)(
+	    "conn=%llu route=%s event=close peer=%s id=%s tls=%s cipher=%s "
+	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu path=userspace "
+	    "reason=%s%s%s%s",
+	    (unsigned long long)c->id, c->r->rc->name, c->peer,
+	    safe_id[0] ? safe_id : "-",
+	    relayed ? tls_conn_version(c->tls) : "-",
+	    relayed ? tls_conn_cipher(c->tls) : "-",
+	    (unsigned long long)in, (unsigned long long)out,
+	    (unsigned long long)(conn_now_ms(c) - c->started_ms), reason,
+	    detail ? " detail=\"" : "", detail ? safe_detail : "", detail ? "\"" : "");
+}
+
+void
+conn_free(struct conn *c, const char *reason, const char *detail)
+{
+	struct wroute *r = c->r;
+	struct event **evs[4] = { &c->ev_tls_rd, &c->ev_tls_wr, &c->ev_plain_rd,
+	    &c->ev_plain_wr };
+
+	log_close(c, reason, detail);
+	if (c->dns_req != NULL)
+		evdns_getaddrinfo_cancel(c->dns_req);
+	for (int i = 0; i < 4; i++) {
+		if (*evs[i] != NULL) {
+			event_free(*evs[i]);
+			*evs[i] = NULL;
+		}
+	}
+	if (c->timer != NULL)
+		event_free(c->timer);
+	tls_conn_free(c->tls);
+	close_fd(&c->tls_fd);
+	close_fd(&c->plain_fd);
+	relay_release(c);
+	counter_sub(&r->stats.conns_open, 1);
+	atomic_fetch_sub(&r->rs->active, 1);
+	TAILQ_REMOVE(&r->w->conns, c, link);
+	free(c);
+	worker_conn_gone(r->w);
+}

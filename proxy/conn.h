@@ -1,0 +1,90 @@
+/*
+ * conn.h: one proxied connection: the accepted socket, the socket mtlsd
+ * opened, the TLS session on whichever of the two is encrypted, their events,
+ * one timer and the two directions of the relay.
+ *
+ *   server route:  tls_fd = accepted peer,   plain_fd = upstream (the app)
+ *   client route:  plain_fd = accepted app,  tls_fd = upstream (peer mtlsd)
+ *
+ *   up   = plain -> TLS (encrypt)     down = TLS -> plain (decrypt)
+ *
+ * Life: accept -> [handshake | connect] -> [connect | handshake] -> relay ->
+ * conn_free().  conn_free() is the one teardown: it releases whatever is
+ * set, writes the one close line and updates the counters.  A function that
+ * may free the conn returns -1 when it did; its caller returns at once.
+ */
+#ifndef MTLSD_PROXY_CONN_H
+#define MTLSD_PROXY_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "proxy/sock.h"
+
+struct event;
+struct evdns_getaddrinfo_request;
+struct tls_conn;
+struct wroute;
+
+enum conn_state {
+	CS_HANDSHAKE,		/* TLS handshake on tls_fd */
+	CS_RESOLVING,		/* upstream name lookup */
+	CS_CONNECTING,		/* upstream TCP connect */
+	CS_RELAY,		/* bytes flow */
+};
+
+/* Event interest bits, per direction; the fds' events follow their union. */
+enum {
+	WANT_TLS_RD = 1, WANT_TLS_WR = 2, WANT_PLAIN_RD = 4, WANT_PLAIN_WR = 8,
+};
+
+/* One direction of the relay: a bounded buffer between two ends. */
+struct dir {
+	unsigned char *buf;	/* from the route's pool while holding bytes */
+	size_t off, len;	/* bytes [off, len) wait to be written */
+	bool eof;		/* the source ended */
+	bool shut;		/* the destination's write side was shut */
+	unsigned wants;		/* WANT_* this direction waits for */
+	uint64_t bytes;		/* delivered to the destination */
+};
+
+struct conn {
+	uint64_t id;
+	struct wroute *r;
+	TAILQ_ENTRY(conn) link;
+	enum conn_state state;
+	bool server;			/* the route's mode, cached */
+	int tls_fd, plain_fd;
+	struct tls_conn *tls;
+	struct event *ev_tls_rd, *ev_tls_wr, *ev_plain_rd, *ev_plain_wr;
+	unsigned events_on;		/* WANT_* bits whose event is added */
+	struct event *timer;
+	uint32_t idle_ms;		/* relay phase: idle timeout */
+	uint64_t last_active_ms;	/* relay phase: last progress */
+	struct evdns_getaddrinfo_request *dns_req;
+	bool dns_inline;		/* evdns may answer inside the call */
+	struct sockname dns_result;
+	int dns_error;
+	struct dir up, down;
+	uint64_t started_ms, phase_ms;
+	char peer[SOCK_NAME_MAX];	/* the accepted side's address */
+};
+
+/* The listener accepted fd on route r: takes ownership of fd. */
+void conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen);
+
+/*
+ * The one teardown: logs "event=close" with reason (a fixed token such as
+ * "eof" or "idle_timeout") and detail (free text or NULL), releases all.
+ */
+void conn_free(struct conn *c, const char *reason, const char *detail);
+
+/* Makes the four fd events match the union of both directions' wants. */
+void conn_update_events(struct conn *c);
+
+/* Milliseconds on the worker's cached clock. */
+uint64_t conn_now_ms(const struct conn *c);
+
+#endif /* MTLSD_PROXY_CONN_H */

@@ -1,0 +1,331 @@
+/*
+ * daemon.c: "mtlsd run": start-up, signals, shutdown.
+ *
+ * Everything that can fail for a reason the operator must fix (config, files,
+ * ports) fails here, before any worker starts, naming the file and line.
+ * After that, the main thread only handles signals and tells workers what to
+ * do; the workers carry the traffic.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "proxy/daemon.h"
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+static enum route_key
+file_key(enum tls_file f)
+{
+	switch (f) {
+	case TLS_FILE_CERT: return RK_CERT;
+	case TLS_FILE_KEY: return RK_KEY;
+	case TLS_FILE_CA: return RK_CA;
+	case TLS_FILE_CRL: return RK_CRL;
+	case TLS_FILE_KEY_PASSWORD: return RK_KEY_PASSWORD_FILE;
+	case TLS_FILE_NONE: break;
+	}
+	return RK_COUNT;
+}
+
+void
+daemon_tls_params(const struct route_config *rc, struct tls_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->role = rc->mode == MODE_SERVER ? TLS_ROLE_SERVER : TLS_ROLE_CLIENT;
+	p->cert_file = rc->cert;
+	p->key_file = rc->key;
+	p->key_password_file = rc->key_password_file;
+	p->ca_file = rc->mode == MODE_SERVER && rc->client_auth == CLIENT_AUTH_NONE ?
+	    NULL : rc->ca;
+	p->crl_file = rc->crl;
+	p->insecure_key_permissions = rc->insecure_key_permissions;
+	p->key_owner_alt = (uid_t)-1;
+	p->min_version = rc->tls_min_version;
+	p->client_auth = rc->client_auth == CLIENT_AUTH_REQUIRE ? TLS_AUTH_REQUIRE :
+	    rc->client_auth == CLIENT_AUTH_OPTIONAL ? TLS_AUTH_OPTIONAL : TLS_AUTH_NONE;
+	p->crl_stale_refuse = rc->crl_stale == CRL_STALE_REFUSE;
+	p->peers = rc->mode == MODE_SERVER ? rc->allow_peers : rc->expect_peers;
+	p->npeers = rc->mode == MODE_SERVER ? rc->n_allow_peers : rc->n_expect_peers;
+}
+
+int
+daemon_load_materials(const struct config *cfg, struct tls_material **out,
+    FILE *errs)
+{
+	struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
+	int failed = 0;
+
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct route_config *rc = &cfg->routes[i];
+		struct tls_params p;
+		struct tls_error err;
+		enum route_key k;
+
+		daemon_tls_params(rc, &p);
+		/* Keys may belong to the user mtlsd drops to. */
+		if (pw != NULL)
+			p.key_owner_alt = pw->pw_uid;
+		if ((out[i] = tls_material_load(&p, &err)) != NULL)
+			continue;
+		k = file_key(err.file);
+		if (k != RK_COUNT && rc->line[k] != 0)
+			fprintf(errs, "%s:%d: %s: %s\n", cfg->path, rc->line[k],
+			    config_key_name(k), err.msg);
+		else
+			fprintf(errs, "%s:%d: [%s]: %s\n", cfg->path, rc->section_line,
+			    rc->name, err.msg);
+		failed = 1;
+	}
+	return failed ? -1 : 0;
+}
+
+static void
+stop_workers(struct daemon *d, enum worker_cmd cmd)
+{
+	for (unsigned i = 0; i < d->nworkers; i++)
+		worker_send(&d->workers[i], cmd);
+}
+
+static void
+on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("event=shutdown phase=drain_timeout: closing what is left");
+	d->stopping = 2;
+	stop_workers(d, WCMD_EXIT);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv;
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+		if (d->stopping == 0) {
+			d->stopping = 1;
+			log_info("event=shutdown phase=drain timeout_ms=%u",
+			    d->cfg->drain_timeout_ms);
+			stop_workers(d, WCMD_DRAIN);
+			tv.tv_sec = d->cfg->drain_timeout_ms / 1000;
+			tv.tv_usec = (d->cfg->drain_timeout_ms % 1000) * 1000;
+			evtimer_add(d->drain_timer, &tv);
+			return;
+		}
+		/* A second SIGTERM means now. */
+		/* FALLTHROUGH */
+	case SIGINT:
+		log_info("event=shutdown phase=exit");
+		d->stopping = 2;
+		stop_workers(d, WCMD_EXIT);
+		return;
+	case SIGHUP:
+		log_warnx("event=reload status=unsupported: restart mtlsd to "
+		    "load new certificates");
+		return;
+	default:
+		return;
+	}
+}
+
+static void
+on_worker_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	unsigned char idx;
+
+	(void)what;
+	while (read(fd, &idx, 1) == 1) {
+		if (d->workers_running > 0 && --d->workers_running == 0)
+			event_base_loopexit(d->base, NULL);
+	}
+}
+
+/* Resolves literal and unix upstreams now; names are looked up per connect. */
+static int
+setup_route(struct daemon *d, size_t i, char *err, size_t errlen)
+{
+	struct route_state *rs = &d->routes[i];
+	const struct route_config *rc = &d->cfg->routes[i];
+
+	rs->rc = rc;
+	rs->index = i;
+	atomic_init(&rs->active, 0);
+	if (rc->connect.kind == ADDR_UNIX || addr_is_literal(&rc->connect)) {
+		if (sock_resolve(&rc->connect, false, &rs->upstream, err, errlen) == -1)
+			return -1;
+		rs->upstream_static = true;
+	}
+	rs->server_name = rc->server_name ? rc->server_name : rc->connect.host;
+	if ((rs->listen_fds = malloc(d->nworkers * sizeof(int))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (sock_listen_group(&rc->listen, (int)d->nworkers, rs->listen_fds,
+	    err, errlen) == -1)
+		return -1;
+	rs->listening = true;
+	return 0;
+}
+
+static int
+setup_signals(struct daemon *d)
+{
+	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+
+	for (int i = 0; i < 4; i++) {
+		d->sig_ev[i] = evsignal_new(d->base, sigs[i], on_signal, d);
+		if (d->sig_ev[i] == NULL || evsignal_add(d->sig_ev[i], NULL) == -1)
+			return -1;
+	}
+	d->drain_timer = evtimer_new(d->base, on_drain_timeout, d);
+	return d->drain_timer ? 0 : -1;
+}
+
+/* Workers block every signal: the main thread's loop handles them. */
+static int
+start_workers(struct daemon *d, unsigned *ninit, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	int rc = 0;
+
+	for (*ninit = 0; *ninit < d->nworkers; (*ninit)++)
+		if (worker_init(&d->workers[*ninit], d, *ninit, err, errlen) == -1) {
+			(*ninit)++;	/* partly set up: worker_free() undoes it */
+			return -1;
+		}
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		if (worker_start(&d->workers[i]) == -1) {
+			snprintf(err, errlen, "cannot start worker thread: %s",
+			    strerror(errno));
+			rc = -1;
+			break;
+		}
+		d->workers_running++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+static void
+daemon_free(struct daemon *d, unsigned ninit)
+{
+	for (unsigned i = 0; i < ninit; i++)
+		worker_free(&d->workers[i]);
+	free(d->workers);
+	for (size_t i = 0; d->routes != NULL && i < d->nroutes; i++) {
+		struct route_state *rs = &d->routes[i];
+		for (unsigned j = 0; rs->listen_fds != NULL && j < d->nworkers; j++)
+			if (rs->listen_fds[j] != -1)
+				close(rs->listen_fds[j]);
+		free(rs->listen_fds);
+		tls_material_unref(rs->material);
+		/* Only a socket file this process created is removed. */
+		if (rs->listening && rs->rc->listen.kind == ADDR_UNIX)
+			unlink(rs->rc->listen.path);
+	}
+	free(d->routes);
+	for (int i = 0; i < 4; i++)
+		if (d->sig_ev[i] != NULL)
+			event_free(d->sig_ev[i]);
+	if (d->drain_timer != NULL)
+		event_free(d->drain_timer);
+	if (d->notify_ev != NULL)
+		event_free(d->notify_ev);
+	for (int i = 0; i < 2; i++)
+		if (d->notify_fd[i] != -1)
+			close(d->notify_fd[i]);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	config_free(d->cfg);
+}
+
+int
+daemon_run(const char *config_path)
+{
+	struct daemon d;
+	struct tls_material **materials = NULL;
+	char err[512];
+	unsigned ninit = 0;
+	int status = 1;
+	long ncpu;
+
+	memset(&d, 0, sizeof(d));
+	d.notify_fd[0] = d.notify_fd[1] = -1;
+	if ((d.cfg = config_load(config_path, stderr)) == NULL)
+		return 1;
+	log_set_level(d.cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (tls_global_init() == -1) {
+		log_error("event=start error=\"cannot initialize PSA crypto\"");
+		goto out;
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	d.nworkers = d.cfg->workers ? d.cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+	d.nroutes = d.cfg->nroutes;
+	d.routes = calloc(d.nroutes, sizeof(*d.routes));
+	d.workers = calloc(d.nworkers, sizeof(*d.workers));
+	materials = calloc(d.nroutes, sizeof(*materials));
+	if (d.routes == NULL || d.workers == NULL || materials == NULL) {
+		log_error("event=start error=\"out of memory\"");
+		goto out;
+	}
+	if (daemon_load_materials(d.cfg, materials, stderr) == -1)
+		goto out;
+	for (size_t i = 0; i < d.nroutes; i++) {
+		d.routes[i].material = materials[i];
+		materials[i] = NULL;
+		if (setup_route(&d, i, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s:%d: %s\n", d.cfg->path,
+			    d.cfg->routes[i].line[RK_LISTEN], err);
+			goto out;
+		}
+	}
+	if ((d.base = event_base_new()) == NULL || setup_signals(&d) == -1 ||
+	    pipe2(d.notify_fd, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_error("event=start error=\"cannot set up the main loop\"");
+		goto out;
+	}
+	d.notify_ev = event_new(d.base, d.notify_fd[0], EV_READ | EV_PERSIST,
+	    on_worker_done, &d);
+	if (d.notify_ev == NULL || event_add(d.notify_ev, NULL) == -1)
+		goto out;
+	if (start_workers(&d, &ninit, err, sizeof(err)) == -1) {
+		log_error("event=start error=\"%s\"", err);
+		stop_workers(&d, WCMD_EXIT);
+		goto out;
+	}
+	for (size_t i = 0; i < d.nroutes; i++) {
+		const struct route_config *rc = &d.cfg->routes[i];
+		log_info("route=%s event=listening mode=%s listen=%s connect=%s",
+		    rc->name, rc->mode == MODE_SERVER ? "server" : "client",
+		    rc->listen.text, rc->connect.text);
+	}
+	log_info("event=started routes=%zu workers=%u", d.nroutes, d.nworkers);
+	event_base_dispatch(d.base);
+	log_info("event=stopped");
+	status = 0;
+out:
+	if (materials != NULL) {
+		for (size_t i = 0; i < d.nroutes; i++)
+			tls_material_unref(materials[i]);
+		free(materials);
+	}
+	daemon_free(&d, ninit);
+	return status;
+}

@@ -1,0 +1,64 @@
+/*
+ * daemon.h: the running process ("mtlsd run"): config, routes, workers, and
+ * the main thread's event loop, which owns signals, reload and the admin
+ * endpoint while workers carry the traffic.
+ */
+#ifndef MTLSD_PROXY_DAEMON_H
+#define MTLSD_PROXY_DAEMON_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "proxy/sock.h"
+#include "tls/tls.h"
+
+struct event;
+struct event_base;
+struct worker;
+
+/* What all workers share about one route.  Immutable while workers run,
+ * except the counters, which are atomic. */
+struct route_state {
+	const struct route_config *rc;
+	size_t index;
+	struct sockname upstream;	/* connect target, when resolved at start */
+	bool upstream_static;		/* literal address or unix path */
+	const char *server_name;	/* client routes: SNI and name to verify */
+	atomic_ulong active;		/* live connections, for max_connections */
+	struct tls_material *material;	/* current; main thread only */
+	int *listen_fds;		/* one per worker, handed to them at start */
+	bool listening;			/* listen_fds were opened by us */
+};
+
+struct daemon {
+	struct config *cfg;
+	struct event_base *base;
+	struct route_state *routes;
+	size_t nroutes;
+	struct worker *workers;
+	unsigned nworkers;
+	unsigned workers_running;
+	int notify_fd[2];		/* workers tell the main thread they ended */
+	struct event *notify_ev;
+	struct event *sig_ev[4];
+	struct event *drain_timer;
+	int stopping;			/* 0 running, 1 draining, 2 exiting */
+	atomic_uint_fast64_t next_conn_id;
+};
+
+/* "mtlsd run -c FILE": returns the exit status. */
+int daemon_run(const char *config_path);
+
+/*
+ * Loads every route's TLS material from cfg; used by run and by check.
+ * On failure prints "FILE:LINE: key: message" lines to errs and returns -1.
+ */
+int daemon_load_materials(const struct config *cfg, struct tls_material **out,
+    FILE *errs);
+
+/* The route's TLS parameters as tls/ wants them. */
+void daemon_tls_params(const struct route_config *rc, struct tls_params *p);
+
+#endif /* MTLSD_PROXY_DAEMON_H */

@@ -1,0 +1,129 @@
+/*
+ * log.c: leveled, thread-safe, one-write-per-line logging to stderr.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxy/log.h"
+
+static atomic_int log_level = LOG_LEVEL_INFO;
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+void
+log_set_level(enum log_level level)
+{
+	atomic_store(&log_level, (int)level);
+}
+
+bool
+log_enabled(enum log_level level)
+{
+	return (int)level <= atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+static void
+log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+	char line[2048];
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ",
+	    ts.tv_nsec / 1000000, level_names[level]);
+	n += (size_t)r;
+	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	n = r < 0 ? n : (n + (size_t)r >= sizeof(line) ? sizeof(line) - 1 : n + (size_t)r);
+	if (errnum != 0 && n < sizeof(line) - 1) {
+		r = snprintf(line + n, sizeof(line) - n, ": %s", strerror(errnum));
+		n = r < 0 ? n : (n + (size_t)r >= sizeof(line) ? sizeof(line) - 1 : n + (size_t)r);
+	}
+	if (n >= sizeof(line) - 1)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	/* One write: lines from different threads do not interleave. */
+	while (write(STDERR_FILENO, line, n) == -1 && errno == EINTR)
+		;
+}
+
+#define LOG_FN(name, level, with_errno)					\
+void									\
+name(const char *fmt, ...)						\
+{									\
+	int saved = errno;						\
+	va_list ap;							\
+									\
+	if (!log_enabled(level))					\
+		return;							\
+	va_start(ap, fmt);						\
+	log_vwrite(level, with_errno ? saved : 0, fmt, ap);		\
+	va_end(ap);							\
+	errno = saved;							\
+}
+
+LOG_FN(log_warn, LOG_LEVEL_WARN, 1)
+LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
+LOG_FN(log_error, LOG_LEVEL_ERROR, 0)
+LOG_FN(log_info, LOG_LEVEL_INFO, 0)
+LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
+
+void
+fatal(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, saved, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+const char *
+log_safe(const char *s, size_t slen, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (len == 0)
+		return buf;
+	for (size_t i = 0; i < slen; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			if (o + 1 >= len)
+				break;
+			buf[o++] = (char)c;
+		} else {
+			if (o + 4 >= len)
+				break;
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}

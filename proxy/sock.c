@@ -1,0 +1,220 @@
+/*
+ * sock.c: socket plumbing (see sock.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proxy/sock.h"
+
+#define LISTEN_BACKLOG 1024
+
+int
+sock_resolve(const struct addr *a, bool passive, struct sockname *out,
+    char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[8];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (a->kind == ADDR_UNIX) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&out->ss;
+		sun->sun_family = AF_UNIX;
+		memcpy(sun->sun_path, a->path, strlen(a->path) + 1);
+		out->len = (socklen_t)sizeof(*sun);
+		return 0;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	snprintf(port, sizeof(port), "%u", a->port);
+	if ((rc = getaddrinfo(a->host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s: cannot resolve: %s", a->text, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+	out->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int
+set_int(int fd, int level, int opt, int v)
+{
+	return setsockopt(fd, level, opt, &v, sizeof(v));
+}
+
+static int
+listen_one(const struct sockname *sn, bool reuseport, bool do_listen)
+{
+	int fd = socket(sn->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1)
+		return -1;
+	if (sn->ss.ss_family != AF_UNIX) {
+		if (set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) == -1 ||
+		    (reuseport && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1))
+			goto fail;
+		/* "[::]" means IPv6 only; 0.0.0.0 is its own route. */
+		if (sn->ss.ss_family == AF_INET6 &&
+		    set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) == -1)
+			goto fail;
+	}
+	if (bind(fd, (const struct sockaddr *)&sn->ss, sn->len) == -1)
+		goto fail;
+	if (do_listen && listen(fd, LISTEN_BACKLOG) == -1)
+		goto fail;
+	return fd;
+fail:
+	{
+		int saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return -1;
+}
+
+/* A unix socket file left by a dead process is removed; a live one is not. */
+static int
+clear_stale_unix(const struct sockname *sn, const char *path)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = EEXIST;
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	rc = connect(fd, (const struct sockaddr *)&sn->ss, sn->len);
+	close(fd);
+	if (rc == 0) {
+		errno = EADDRINUSE;
+		return -1;
+	}
+	return unlink(path);
+}
+
+int
+sock_listen_group(const struct addr *a, int n, int *fds, char *err, size_t errlen)
+{
+	struct sockname sn;
+	int i, probe;
+
+	for (i = 0; i < n; i++)
+		fds[i] = -1;
+	if (sock_resolve(a, true, &sn, err, errlen) == -1)
+		return -1;
+	if (a->kind == ADDR_UNIX) {
+		if (clear_stale_unix(&sn, a->path) == -1) {
+			snprintf(err, errlen, "listen %s: %s", a->text, errno == EEXIST ?
+			    "the path exists and is not a socket" : strerror(errno));
+			return -1;
+		}
+		if ((fds[0] = listen_one(&sn, false, true)) == -1)
+			goto fail;
+		for (i = 1; i < n; i++)
+			if ((fds[i] = fcntl(fds[0], F_DUPFD_CLOEXEC, 0)) == -1)
+				goto fail;
+		return 0;
+	}
+	if ((probe = listen_one(&sn, false, false)) == -1)
+		goto fail;
+	close(probe);
+	for (i = 0; i < n; i++)
+		if ((fds[i] = listen_one(&sn, true, true)) == -1)
+			goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "listen %s: %s", a->text, strerror(errno));
+	for (i = 0; i < n; i++) {
+		if (fds[i] != -1)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	return -1;
+}
+
+int
+sock_connect(const struct sockname *sn)
+{
+	int fd = socket(sn->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)&sn->ss, sn->len) == -1 &&
+	    errno != EINPROGRESS) {
+		int saved = errno;
+		close(fd);
+		/* A unix listener with a full backlog says EAGAIN: it refused. */
+		errno = saved == EAGAIN ? ECONNREFUSED : saved;
+		return -1;
+	}
+	return fd;
+}
+
+int
+sock_connect_result(int fd)
+{
+	int e = 0;
+	socklen_t len = sizeof(e);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
+		return errno;
+	return e;
+}
+
+void
+sock_nodelay(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+		(void)set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+}
+
+void
+sock_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, buflen, "%s:%u", host, ntohs(in->sin_port));
+		return;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, buflen, "[%s]:%u", host, ntohs(in6->sin6_port));
+		return;
+	}
+	case AF_UNIX: {
+		const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+		if (len > offsetof(struct sockaddr_un, sun_path) && sun->sun_path[0])
+			snprintf(buf, buflen, "unix:%.*s", (int)(len -
+			    offsetof(struct sockaddr_un, sun_path)), sun->sun_path);
+		else
+			snprintf(buf, buflen, "unix");
+		return;
+	}
+	default:
+		snprintf(buf, buflen, "?");
+	}
+}

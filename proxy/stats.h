@@ -1,0 +1,73 @@
+/*
+ * stats.h: per-worker, per-route counters.
+ *
+ * Each counter has one writer, its worker thread, which updates it with a
+ * relaxed load and store (no locked instruction on the data path).  Readers in
+ * other threads (the admin endpoint) load relaxed and sum over workers.
+ */
+#ifndef MTLSD_PROXY_STATS_H
+#define MTLSD_PROXY_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "tls/tls.h"
+
+typedef _Atomic uint64_t counter_t;
+
+/* Single-writer add: the writing thread owns the counter. */
+static inline void
+counter_add(counter_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+	    memory_order_relaxed);
+}
+
+static inline void
+counter_sub(counter_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - n,
+	    memory_order_relaxed);
+}
+
+static inline uint64_t
+counter_get(counter_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Why a connection was turned away before any TLS work. */
+enum refuse_reason { REFUSE_MAX_CONNECTIONS, REFUSE_CIDR, REFUSE_PROXY_HEADER,
+	REFUSE_DRAINING, REFUSE_COUNT };
+
+/* Histogram buckets (seconds) for handshake and connect latency. */
+#define STATS_NBUCKETS 12
+extern const double stats_buckets[STATS_NBUCKETS];
+
+struct histogram {
+	counter_t bucket[STATS_NBUCKETS];	/* per bucket; summed when read */
+	counter_t count;
+	counter_t sum_us;
+};
+
+struct route_stats {
+	counter_t conns_total;		/* accepted */
+	counter_t conns_open;
+	counter_t conns_ktls;		/* took the kernel TLS path */
+	counter_t refused[REFUSE_COUNT];
+	counter_t handshake_fail[TLS_FAIL_COUNT];
+	counter_t handshake_timeout;
+	counter_t upstream_fail;	/* connect refused, unreachable, timed out */
+	counter_t bytes_in;		/* from the accepted side onward */
+	counter_t bytes_out;		/* back to the accepted side */
+	struct histogram handshake;
+	struct histogram connect;
+};
+
+/* Records one observation of us microseconds. */
+void histogram_observe(struct histogram *h, uint64_t us);
+
+/* The reason's name for logs and metric labels. */
+const char *refuse_reason_name(enum refuse_reason r);
+
+#endif /* MTLSD_PROXY_STATS_H */

@@ -1,0 +1,282 @@
+/*
+ * worker.c: one event-loop thread: its listeners, its connections, and the
+ * commands the main thread sends it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "proxy/conn.h"
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+/* Free buffers each route's pool keeps for reuse. */
+#define POOL_KEEP 64
+
+/* A refusal line at most this often per route; the rest are counted. */
+#define REFUSE_LOG_INTERVAL 1
+
+static void
+log_refusal(struct wroute *r, enum refuse_reason why, const char *peer)
+{
+	time_t now = time(NULL);
+
+	counter_add(&r->stats.refused[why], 1);
+	if (now - r->refused_logged < REFUSE_LOG_INTERVAL) {
+		r->refused_quiet++;
+		return;
+	}
+	log_warnx("route=%s event=refused peer=%s reason=%s suppressed=%llu",
+	    r->rc->name, peer, refuse_reason_name(why),
+	    (unsigned long long)r->refused_quiet);
+	r->refused_logged = now;
+	r->refused_quiet = 0;
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct wroute *r = arg;
+	char peer[SOCK_NAME_MAX];
+
+	(void)l;
+	/* max_connections counts the route across all workers. */
+	if (atomic_fetch_add(&r->rs->active, 1) >= r->rc->max_connections) {
+		atomic_fetch_sub(&r->rs->active, 1);
+		sock_format(sa, (socklen_t)salen, peer, sizeof(peer));
+		log_refusal(r, REFUSE_MAX_CONNECTIONS, peer);
+		close(fd);
+		return;
+	}
+	conn_accept(r, fd, sa, (socklen_t)salen);
+}
+
+static void
+on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct wroute *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (r->listener != NULL)
+		evconnlistener_enable(r->listener);
+}
+
+/*
+ * accept() failed.  Out of descriptors, the pending connection stays queued
+ * and the listener would spin: pause it for a second instead.
+ */
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct wroute *r = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = { 1, 0 };
+
+	log_warnx("route=%s event=accept_error error=\"%s\"", r->rc->name,
+	    strerror(err));
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		evconnlistener_disable(l);
+		event_base_once(r->w->base, -1, EV_TIMEOUT, on_accept_resume, r, &tv);
+	}
+}
+
+static void
+stop_listening(struct worker *w)
+{
+	for (size_t i = 0; i < w->nroutes; i++) {
+		if (w->routes[i].listener != NULL) {
+			evconnlistener_free(w->routes[i].listener);
+			w->routes[i].listener = NULL;
+		}
+	}
+}
+
+static void
+close_all(struct worker *w, const char *reason)
+{
+	struct conn *c;
+
+	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
+		conn_free(c, reason, NULL);
+}
+
+static void
+on_cmd(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	unsigned char cmd;
+
+	(void)what;
+	while (read(fd, &cmd, 1) == 1) {
+		switch ((enum worker_cmd)cmd) {
+		case WCMD_DRAIN:
+			w->draining = true;
+			stop_listening(w);
+			if (w->nconns == 0)
+				event_base_loopexit(w->base, NULL);
+			break;
+		case WCMD_EXIT:
+			w->draining = true;
+			stop_listening(w);
+			close_all(w, "shutdown");
+			event_base_loopexit(w->base, NULL);
+			break;
+		}
+	}
+}
+
+void
+worker_conn_gone(struct worker *w)
+{
+	w->nconns--;
+	if (w->draining && w->nconns == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static int
+init_route(struct worker *w, struct wroute *r, struct route_state *rs,
+    char *err, size_t errlen)
+{
+	struct tls_error terr;
+
+	r->w = w;
+	r->rs = rs;
+	r->rc = rs->rc;
+	r->listen_fd = rs->listen_fds[w->index];
+	rs->listen_fds[w->index] = -1;
+	bufpool_init(&r->pool, (size_t)r->rc->buffer_size, POOL_KEEP);
+	if ((r->tls = tls_ctx_new(rs->material, &terr)) == NULL) {
+		snprintf(err, errlen, "route [%s]: %s", r->rc->name, terr.msg);
+		return -1;
+	}
+	r->listener = evconnlistener_new(w->base, on_accept, r,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, r->listen_fd);
+	if (r->listener == NULL) {
+		snprintf(err, errlen, "route [%s]: cannot watch the listener", r->rc->name);
+		return -1;
+	}
+	r->listen_fd = -1;	/* the listener owns it now */
+	evconnlistener_set_error_cb(r->listener, on_accept_error);
+	return 0;
+}
+
+int
+worker_init(struct worker *w, struct daemon *d, unsigned index, char *err,
+    size_t errlen)
+{
+	bool need_dns = false;
+
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->d = d;
+	w->cmd_fd[0] = w->cmd_fd[1] = -1;
+	TAILQ_INIT(&w->conns);
+	if ((w->routes = calloc(d->nroutes, sizeof(*w->routes))) == NULL)
+		goto oom;
+	for (size_t i = 0; i < d->nroutes; i++)
+		w->routes[i].listen_fd = -1;
+	if ((w->base = event_base_new()) == NULL)
+		goto oom;
+	if (pipe2(w->cmd_fd, O_NONBLOCK | O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	w->cmd_ev = event_new(w->base, w->cmd_fd[0], EV_READ | EV_PERSIST, on_cmd, w);
+	if (w->cmd_ev == NULL || event_add(w->cmd_ev, NULL) == -1)
+		goto oom;
+	for (size_t i = 0; i < d->nroutes; i++)
+		need_dns |= !d->routes[i].upstream_static;
+	if (need_dns) {
+		w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (w->dns == NULL) {
+			snprintf(err, errlen, "cannot start the DNS resolver");
+			return -1;
+		}
+	}
+	w->nroutes = d->nroutes;
+	for (size_t i = 0; i < d->nroutes; i++)
+		if (init_route(w, &w->routes[i], &d->routes[i], err, errlen) == -1)
+			return -1;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	unsigned char done = (unsigned char)w->index;
+
+	event_base_dispatch(w->base);
+	close_all(w, "shutdown");
+	stop_listening(w);
+	/* Tell the main thread; it joins and frees. */
+	while (write(w->d->notify_fd[1], &done, 1) == -1 && errno == EINTR)
+		;
+	return NULL;
+}
+
+int
+worker_start(struct worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	w->started = true;
+	return 0;
+}
+
+void
+worker_send(struct worker *w, enum worker_cmd cmd)
+{
+	unsigned char b = (unsigned char)cmd;
+
+	/* One byte: atomic on a pipe, and the pipe never fills with so few. */
+	while (write(w->cmd_fd[1], &b, 1) == -1 && errno == EINTR)
+		;
+}
+
+void
+worker_free(struct worker *w)
+{
+	if (w->started) {
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+	close_all(w, "shutdown");
+	stop_listening(w);
+	for (size_t i = 0; w->routes != NULL && i < w->nroutes; i++) {
+		struct wroute *r = &w->routes[i];
+		tls_ctx_unref(r->tls);
+		bufpool_drain(&r->pool);
+		if (r->listen_fd != -1)
+			close(r->listen_fd);
+	}
+	free(w->routes);
+	w->routes = NULL;
+	if (w->cmd_ev != NULL)
+		event_free(w->cmd_ev);
+	if (w->dns != NULL)
+		evdns_base_free(w->dns, 0);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	for (int i = 0; i < 2; i++)
+		if (w->cmd_fd[i] != -1)
+			close(w->cmd_fd[i]);
+	memset(w, 0, sizeof(*w));
+}

@@ -1,0 +1,78 @@
+/*
+ * worker.h: one event-loop thread.  Each worker has its own event base, its
+ * own listening sockets (SO_REUSEPORT), its own TLS contexts, buffer pools and
+ * counters: nothing on the data path is shared or locked.  The main thread
+ * talks to a worker only through worker_send().
+ */
+#ifndef MTLSD_PROXY_WORKER_H
+#define MTLSD_PROXY_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+
+#include "proxy/bufpool.h"
+#include "proxy/daemon.h"
+#include "proxy/stats.h"
+
+struct conn;
+struct evconnlistener;
+struct evdns_base;
+
+/* One route as one worker sees it. */
+struct wroute {
+	struct worker *w;
+	struct route_state *rs;
+	const struct route_config *rc;
+	struct evconnlistener *listener;
+	int listen_fd;			/* until the listener owns it */
+	struct tls_ctx *tls;		/* for new connections */
+	struct bufpool pool;
+	struct route_stats stats;
+	time_t refused_logged;		/* rate limit for refusal lines */
+	uint64_t refused_quiet;		/* refusals not logged since */
+};
+
+struct worker {
+	unsigned index;
+	struct daemon *d;
+	pthread_t thread;
+	bool started;
+	struct event_base *base;
+	struct evdns_base *dns;		/* created when a route needs names */
+	int cmd_fd[2];			/* main -> worker commands */
+	struct event *cmd_ev;
+	struct wroute *routes;
+	size_t nroutes;
+	TAILQ_HEAD(, conn) conns;
+	size_t nconns;
+	bool draining;
+};
+
+enum worker_cmd {
+	WCMD_DRAIN,		/* stop accepting; end when the last conn closes */
+	WCMD_EXIT,		/* close everything now and end */
+};
+
+/*
+ * Sets up worker index of d: event base, TLS contexts from each route's
+ * material, listeners on each route's listen_fds[index].  Runs in the main
+ * thread before the worker starts.  Returns 0, or -1 with err filled.
+ */
+int worker_init(struct worker *w, struct daemon *d, unsigned index,
+    char *err, size_t errlen);
+
+/* Starts the thread.  Returns 0 or -1. */
+int worker_start(struct worker *w);
+
+/* Queues a command for the worker (any thread). */
+void worker_send(struct worker *w, enum worker_cmd cmd);
+
+/* Joins the thread (if started) and frees everything the worker owns. */
+void worker_free(struct worker *w);
+
+/* Called by conn_free(): a connection of w ended. */
+void worker_conn_gone(struct worker *w);
+
+#endif /* MTLSD_PROXY_WORKER_H */

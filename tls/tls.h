@@ -1,0 +1,166 @@
+/*
+ * tls.h: everything mtlsd does with TLS, behind opaque types.
+ *
+ * Only tls/ (and the certs command) include mbedTLS.  The proxy hands this
+ * module a connected, non-blocking fd and gets back its own result codes;
+ * mbedTLS error codes never leave tls/ except as text.
+ *
+ * Lifetimes:
+ *   tls_material  the bytes of the cert, key, CA and CRL files, read once and
+ *                 checked (key permissions, parse, key matches cert).  Shared
+ *                 read-only between threads, reference counted atomically.
+ *   tls_ctx       one per worker thread and route, built from a material: the
+ *                 parsed keys and an mbedtls_ssl_config.  Immutable once built;
+ *                 reference counted by the connections using it (one thread).
+ *   tls_conn      one TLS session on one fd; holds a reference on its ctx.
+ */
+#ifndef MTLSD_TLS_TLS_H
+#define MTLSD_TLS_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "config/peer_pattern.h"
+
+struct tls_material;
+struct tls_ctx;
+struct tls_conn;
+
+enum tls_role { TLS_ROLE_SERVER, TLS_ROLE_CLIENT };
+enum tls_auth { TLS_AUTH_REQUIRE, TLS_AUTH_OPTIONAL, TLS_AUTH_NONE };
+
+/* Results of handshake, read, write and close.  Reads and writes return a
+ * byte count > 0 on success instead of TLS_OK. */
+enum tls_result {
+	TLS_OK = 0,
+	TLS_WANT_READ = -1,	/* wait for the fd to be readable, then retry */
+	TLS_WANT_WRITE = -2,	/* wait for the fd to be writable, then retry */
+	TLS_EOF = -3,		/* the peer ended its direction */
+	TLS_ERR = -4,		/* fatal for this connection; see tls_conn_fail() */
+};
+
+/* Why a connection failed: a fixed set, for logs and metrics. */
+enum tls_fail {
+	TLS_FAIL_NONE,
+	TLS_FAIL_NO_CERT,	/* peer sent no certificate */
+	TLS_FAIL_UNKNOWN_CA,	/* chain does not lead to our CA */
+	TLS_FAIL_EXPIRED,
+	TLS_FAIL_NOT_YET_VALID,
+	TLS_FAIL_REVOKED,
+	TLS_FAIL_NAME_MISMATCH,	/* server cert does not match server_name */
+	TLS_FAIL_DENIED,	/* valid cert, identity not allowed */
+	TLS_FAIL_BAD_CERT,	/* other verification failure */
+	TLS_FAIL_PEER_ALERT,	/* the peer refused us */
+	TLS_FAIL_PROTOCOL,	/* malformed or unacceptable TLS */
+	TLS_FAIL_CLOSED,	/* TCP closed during the handshake */
+	TLS_FAIL_RESET,		/* TCP reset */
+	TLS_FAIL_INTERNAL,
+	TLS_FAIL_COUNT
+};
+
+/* Which input a tls_material error is about, so callers can name the key. */
+enum tls_file {
+	TLS_FILE_NONE, TLS_FILE_CERT, TLS_FILE_KEY, TLS_FILE_CA, TLS_FILE_CRL,
+	TLS_FILE_KEY_PASSWORD
+};
+
+struct tls_error {
+	enum tls_file file;
+	char msg[384];
+};
+
+/* What a route's TLS is made of.  Strings are borrowed for the call. */
+struct tls_params {
+	enum tls_role role;
+	const char *cert_file;		/* may be NULL on client routes */
+	const char *key_file;
+	const char *key_password_file;	/* NULL: key is not encrypted */
+	const char *ca_file;		/* NULL only with TLS_AUTH_NONE servers */
+	const char *crl_file;		/* NULL: no revocation list */
+	bool insecure_key_permissions;	/* skip the 0600/owner check */
+	uid_t key_owner_alt;		/* another owner to accept; (uid_t)-1 none */
+	int min_version;		/* 12 or 13 */
+	enum tls_auth client_auth;	/* servers */
+	bool crl_stale_refuse;		/* refuse, rather than warn, past nextUpdate */
+	const struct peer_pattern *peers;	/* allow_peers / expect_peers */
+	size_t npeers;
+};
+
+/* Once per process, before anything else here (and after any fork). */
+int tls_global_init(void);
+
+/*
+ * Reads and checks the files in p.  Returns a material with one reference,
+ * or NULL with *err filled.  Key bytes are zeroized once parsed copies no
+ * longer need them (when the material is freed).
+ */
+struct tls_material *tls_material_load(const struct tls_params *p,
+    struct tls_error *err);
+void tls_material_ref(struct tls_material *m);
+void tls_material_unref(struct tls_material *m);	/* NULL: no-op */
+
+/* notAfter of the material's own certificate (0 if none). */
+time_t tls_material_not_after(const struct tls_material *m);
+
+/*
+ * Builds a context for the calling thread from m.  Returns it with one
+ * reference, or NULL with *err filled.
+ */
+struct tls_ctx *tls_ctx_new(const struct tls_material *m, struct tls_error *err);
+void tls_ctx_ref(struct tls_ctx *ctx);
+void tls_ctx_unref(struct tls_ctx *ctx);		/* NULL: no-op */
+
+/*
+ * Starts a TLS session on fd (connected, non-blocking; the caller keeps
+ * ownership of fd).  server_name (client role) is sent as SNI and the
+ * server's certificate must match it.  Returns NULL on allocation failure.
+ */
+struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name);
+
+/* Frees the session (not the fd); NULL is a no-op. */
+void tls_conn_free(struct tls_conn *c);
+
+/* Drives the handshake: TLS_OK when done, TLS_WANT_*, or TLS_ERR. */
+int tls_conn_handshake(struct tls_conn *c);
+
+/* Decrypts into buf: bytes > 0, TLS_WANT_*, TLS_EOF or TLS_ERR. */
+ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len);
+
+/*
+ * Encrypts from buf, at most one record per call: bytes consumed > 0,
+ * TLS_WANT_* or TLS_ERR.  After TLS_WANT_* call again with the same buf
+ * and len.
+ */
+ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
+
+/* Sends close_notify: TLS_OK, TLS_WANT_WRITE (call again) or TLS_ERR. */
+int tls_conn_close_notify(struct tls_conn *c);
+
+/* Whether decrypted or received bytes wait inside the TLS layer (a read
+ * would make progress without the fd becoming readable). */
+bool tls_conn_pending(const struct tls_conn *c);
+
+/* After TLS_EOF: true when the peer closed TCP without close_notify. */
+bool tls_conn_truncated(const struct tls_conn *c);
+
+/* Why the connection failed, and a detail line for logs. */
+enum tls_fail tls_conn_fail(const struct tls_conn *c);
+const char *tls_conn_fail_detail(const struct tls_conn *c);
+const char *tls_fail_name(enum tls_fail f);
+
+/*
+ * The peer's identity: its first URI SAN, else first DNS SAN, else subject
+ * CN; "" when it presented no certificate.  Raw bytes from the certificate
+ * (escape before logging).  Valid from the end of certificate verification
+ * (also when verification failed) until tls_conn_free().
+ */
+const char *tls_conn_peer_id(const struct tls_conn *c);
+
+/* "TLSv1.3" and the ciphersuite name, once the handshake is done. */
+const char *tls_conn_version(const struct tls_conn *c);
+const char *tls_conn_cipher(const struct tls_conn *c);
+
+#endif /* MTLSD_TLS_TLS_H */

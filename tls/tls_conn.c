@@ -1,0 +1,222 @@
+/*
+ * tls_conn.c: one TLS session over a non-blocking fd, driven by the proxy.
+ *
+ * The BIO callbacks call recv()/send() on the raw fd (STYLE rule 17): mbedTLS
+ * reads straight into its record buffer and writes records straight from it,
+ * so the only user-space copy per direction is mbedTLS's own, between its
+ * record buffer and the proxy's direction buffer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <mbedtls/net_sockets.h>
+
+#include "tls/tls_int.h"
+
+static int
+bio_send(void *p, const unsigned char *buf, size_t len)
+{
+	struct tls_conn *c = p;
+	ssize_t n;
+
+	do
+		n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	if (n >= 0)
+		return (int)n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	if (errno == EPIPE || errno == ECONNRESET)
+		return MBEDTLS_ERR_NET_CONN_RESET;
+	return MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int
+bio_recv(void *p, unsigned char *buf, size_t len)
+{
+	struct tls_conn *c = p;
+	ssize_t n;
+
+	do
+		n = recv(c->fd, buf, len, 0);
+	while (n == -1 && errno == EINTR);
+	if (n >= 0)
+		return (int)n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	if (errno == ECONNRESET)
+		return MBEDTLS_ERR_NET_CONN_RESET;
+	return MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+struct tls_conn *
+tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name)
+{
+	struct tls_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->fd = fd;
+	c->ctx = ctx;
+	tls_ctx_ref(ctx);
+	mbedtls_ssl_init(&c->ssl);
+	if (mbedtls_ssl_setup(&c->ssl, &ctx->conf) != 0)
+		goto fail;
+	/* Clients always name the server: mbedTLS 3.6 refuses to verify a
+	 * certificate without a hostname, and SNI needs it anyway. */
+	if (ctx->role == TLS_ROLE_CLIENT &&
+	    mbedtls_ssl_set_hostname(&c->ssl, server_name) != 0)
+		goto fail;
+	mbedtls_ssl_set_verify(&c->ssl, tls_peer_verify, c);
+	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+	return c;
+fail:
+	tls_conn_free(c);
+	return NULL;
+}
+
+void
+tls_conn_free(struct tls_conn *c)
+{
+	if (c == NULL)
+		return;
+	mbedtls_ssl_free(&c->ssl);
+	tls_ctx_unref(c->ctx);
+	free(c);
+}
+
+/* Records why a session failed, once: the first cause is the real one. */
+static int
+fail(struct tls_conn *c, int ret)
+{
+	if (c->fail == TLS_FAIL_NONE)
+		tls_peer_classify(c, ret);
+	return TLS_ERR;
+}
+
+int
+tls_conn_handshake(struct tls_conn *c)
+{
+	int ret = mbedtls_ssl_handshake(&c->ssl);
+
+	switch (ret) {
+	case 0:
+		/* A session without a certificate has no identity; the verify
+		 * callback filled peer_id when there was one. */
+		return TLS_OK;
+	case MBEDTLS_ERR_SSL_WANT_READ:
+		return TLS_WANT_READ;
+	case MBEDTLS_ERR_SSL_WANT_WRITE:
+		return TLS_WANT_WRITE;
+	default:
+		return fail(c, ret);
+	}
+}
+
+ssize_t
+tls_conn_read(struct tls_conn *c, void *buf, size_t len)
+{
+	int ret;
+
+	for (;;) {
+		ret = mbedtls_ssl_read(&c->ssl, buf, len);
+		if (ret > 0)
+			return ret;
+		switch (ret) {
+		case MBEDTLS_ERR_SSL_WANT_READ:
+			return TLS_WANT_READ;
+		case MBEDTLS_ERR_SSL_WANT_WRITE:
+			return TLS_WANT_WRITE;
+		case MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET:
+			continue;	/* not data: read on (STYLE rule 20) */
+		case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+			return TLS_EOF;
+		case 0:
+		case MBEDTLS_ERR_SSL_CONN_EOF:
+			/* TCP FIN without close_notify: the stream may be cut
+			 * short.  The proxy passes the EOF on, and logs it. */
+			c->truncated = true;
+			return TLS_EOF;
+		default:
+			return fail(c, ret);
+		}
+	}
+}
+
+ssize_t
+tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
+{
+	int ret = mbedtls_ssl_write(&c->ssl, buf, len);
+
+	if (ret > 0)
+		return ret;
+	switch (ret) {
+	case MBEDTLS_ERR_SSL_WANT_READ:
+		return TLS_WANT_READ;
+	case MBEDTLS_ERR_SSL_WANT_WRITE:
+		return TLS_WANT_WRITE;
+	default:
+		return fail(c, ret);
+	}
+}
+
+int
+tls_conn_close_notify(struct tls_conn *c)
+{
+	int ret = mbedtls_ssl_close_notify(&c->ssl);
+
+	if (ret == 0)
+		return TLS_OK;
+	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return TLS_WANT_WRITE;
+	if (ret == MBEDTLS_ERR_SSL_WANT_READ)
+		return TLS_WANT_READ;
+	return fail(c, ret);
+}
+
+bool
+tls_conn_pending(const struct tls_conn *c)
+{
+	return mbedtls_ssl_get_bytes_avail(&c->ssl) > 0 ||
+	    mbedtls_ssl_check_pending(&c->ssl);
+}
+
+bool
+tls_conn_truncated(const struct tls_conn *c)
+{
+	return c->truncated;
+}
+
+enum tls_fail
+tls_conn_fail(const struct tls_conn *c)
+{
+	return c->fail;
+}
+
+const char *
+tls_conn_fail_detail(const struct tls_conn *c)
+{
+	return c->detail;
+}
+
+const char *
+tls_conn_peer_id(const struct tls_conn *c)
+{
+	return c->peer_id;
+}
+
+const char *
+tls_conn_version(const struct tls_conn *c)
+{
+	return mbedtls_ssl_get_version(&c->ssl);
+}
+
+const char *
+tls_conn_cipher(const struct tls_conn *c)
+{
+	const char *s = mbedtls_ssl_get_ciphersuite(&c->ssl);
+
+	return s ? s : "-";
+}

@@ -1,0 +1,246 @@
+/*
+ * tls_ctx.c: per-thread TLS contexts built from a tls_material.
+ *
+ * A context is immutable once built (STYLE rule 3): connections hold a
+ * reference, a reload builds a new context beside the old one, and the old
+ * one goes when its last connection does.  Keys are parsed per thread
+ * because mbedTLS computes ECP tables lazily inside the key, unlocked.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/ssl_ciphersuites.h>
+#include <psa/crypto.h>
+
+#include "tls/tls_int.h"
+
+/*
+ * TLS 1.3's three AEAD suites, then TLS 1.2's ECDHE + AEAD suites, used only
+ * when tls_min_version = 1.2.  AES-128-GCM first: AES-NI makes it the
+ * fastest here, and the kernel's TLS offload takes it.
+ */
+static const int ciphersuites[] = {
+	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+	MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+	MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	0
+};
+
+void
+tls_error_set(struct tls_error *err, enum tls_file file, int ret,
+    const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+	int n;
+
+	err->file = file;
+	va_start(ap, fmt);
+	n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	if (ret != 0 && n >= 0 && (size_t)n < sizeof(err->msg)) {
+		mbedtls_strerror(ret, why, sizeof(why));
+		snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", why);
+	}
+}
+
+int
+tls_global_init(void)
+{
+	/* TLS 1.3's key schedule runs on PSA, even without MBEDTLS_USE_PSA_CRYPTO. */
+	return psa_crypto_init() == PSA_SUCCESS ? 0 : -1;
+}
+
+/* Length to hand to mbedTLS's parsers: PEM wants the NUL, DER must not see it. */
+static size_t
+blob_parse_len(const struct tls_blob *b)
+{
+	if (memmem(b->data, b->len, "-----BEGIN", 10) != NULL)
+		return b->len;
+	return b->len - 1;
+}
+
+static int
+load_own(struct tls_ctx *ctx, const struct tls_material *m, struct tls_error *err)
+{
+	const char *pw = m->password;
+	int ret;
+
+	ret = mbedtls_x509_crt_parse(&ctx->own_chain, m->cert.data, blob_parse_len(&m->cert));
+	if (ret != 0) {
+		tls_error_set(err, TLS_FILE_CERT, ret < 0 ? ret : 0, ret < 0 ?
+		    "cannot parse certificate" : "%d certificate(s) in the file "
+		    "could not be parsed", ret);
+		return -1;
+	}
+	ret = mbedtls_pk_parse_key(&ctx->own_key, m->key.data, blob_parse_len(&m->key),
+	    (const unsigned char *)pw, pw ? strlen(pw) : 0,
+	    mbedtls_ctr_drbg_random, &ctx->drbg);
+	if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) {
+		tls_error_set(err, TLS_FILE_KEY, 0, "the key is encrypted; set "
+		    "key_password_file");
+		return -1;
+	}
+	if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) {
+		tls_error_set(err, TLS_FILE_KEY_PASSWORD, 0, "wrong password for the key");
+		return -1;
+	}
+	if (ret != 0) {
+		tls_error_set(err, TLS_FILE_KEY, ret, "cannot parse private key");
+		return -1;
+	}
+	ret = mbedtls_pk_check_pair(&ctx->own_chain.pk, &ctx->own_key,
+	    mbedtls_ctr_drbg_random, &ctx->drbg);
+	if (ret != 0) {
+		tls_error_set(err, TLS_FILE_KEY, 0, "the key does not match the "
+		    "certificate");
+		return -1;
+	}
+	ret = mbedtls_ssl_conf_own_cert(&ctx->conf, &ctx->own_chain, &ctx->own_key);
+	if (ret != 0) {
+		tls_error_set(err, TLS_FILE_CERT, ret, "cannot use certificate");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+load_trust(struct tls_ctx *ctx, const struct tls_material *m, struct tls_error *err)
+{
+	int ret;
+
+	ret = mbedtls_x509_crt_parse(&ctx->ca, m->ca.data, blob_parse_len(&m->ca));
+	if (ret != 0) {
+		tls_error_set(err, TLS_FILE_CA, ret < 0 ? ret : 0, ret < 0 ?
+		    "cannot parse CA certificate" : "%d CA certificate(s) in the "
+		    "file could not be parsed", ret);
+		return -1;
+	}
+	if (m->crl.data != NULL) {
+		ret = mbedtls_x509_crl_parse(&ctx->crl, m->crl.data, blob_parse_len(&m->crl));
+		if (ret != 0) {
+			tls_error_set(err, TLS_FILE_CRL, ret, "cannot parse CRL");
+			return -1;
+		}
+	}
+	mbedtls_ssl_conf_ca_chain(&ctx->conf, &ctx->ca,
+	    m->crl.data != NULL ? &ctx->crl : NULL);
+	return 0;
+}
+
+static int
+authmode(const struct tls_material *m)
+{
+	if (m->role == TLS_ROLE_CLIENT)
+		return MBEDTLS_SSL_VERIFY_REQUIRED;
+	switch (m->client_auth) {
+	case TLS_AUTH_NONE:
+		return MBEDTLS_SSL_VERIFY_NONE;
+	case TLS_AUTH_OPTIONAL:
+		/* An allow-list cannot match a peer without a certificate. */
+		return m->npeers > 0 ? MBEDTLS_SSL_VERIFY_REQUIRED :
+		    MBEDTLS_SSL_VERIFY_OPTIONAL;
+	case TLS_AUTH_REQUIRE:
+		break;
+	}
+	/* Set explicitly: mbedTLS's server default is VERIFY_NONE. */
+	return MBEDTLS_SSL_VERIFY_REQUIRED;
+}
+
+struct tls_ctx *
+tls_ctx_new(const struct tls_material *m, struct tls_error *err)
+{
+	static const char pers[] = "mtlsd tls_ctx";
+	struct tls_ctx *ctx;
+	int ret;
+
+	memset(err, 0, sizeof(*err));
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
+		tls_error_set(err, TLS_FILE_NONE, 0, "out of memory");
+		return NULL;
+	}
+	ctx->refs = 1;
+	ctx->role = m->role;
+	ctx->crl_stale_refuse = m->crl_stale_refuse;
+	mbedtls_ssl_config_init(&ctx->conf);
+	mbedtls_x509_crt_init(&ctx->own_chain);
+	mbedtls_pk_init(&ctx->own_key);
+	mbedtls_x509_crt_init(&ctx->ca);
+	mbedtls_x509_crl_init(&ctx->crl);
+	mbedtls_entropy_init(&ctx->entropy);
+	mbedtls_ctr_drbg_init(&ctx->drbg);
+
+	if (m->npeers > 0) {
+		ctx->peers = malloc(m->npeers * sizeof(*ctx->peers));
+		if (ctx->peers == NULL) {
+			tls_error_set(err, TLS_FILE_NONE, 0, "out of memory");
+			goto fail;
+		}
+		memcpy(ctx->peers, m->peers, m->npeers * sizeof(*ctx->peers));
+		ctx->npeers = m->npeers;
+	}
+	ret = mbedtls_ctr_drbg_seed(&ctx->drbg, mbedtls_entropy_func, &ctx->entropy,
+	    (const unsigned char *)pers, sizeof(pers) - 1);
+	if (ret != 0) {
+		tls_error_set(err, TLS_FILE_NONE, ret, "cannot seed the RNG");
+		goto fail;
+	}
+	ret = mbedtls_ssl_config_defaults(&ctx->conf, m->role == TLS_ROLE_SERVER ?
+	    MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+	    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0) {
+		tls_error_set(err, TLS_FILE_NONE, ret, "cannot set TLS defaults");
+		goto fail;
+	}
+	mbedtls_ssl_conf_rng(&ctx->conf, mbedtls_ctr_drbg_random, &ctx->drbg);
+	mbedtls_ssl_conf_min_tls_version(&ctx->conf, m->min_version == 12 ?
+	    MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3);
+	mbedtls_ssl_conf_max_tls_version(&ctx->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+	mbedtls_ssl_conf_ciphersuites(&ctx->conf, ciphersuites);
+	mbedtls_ssl_conf_authmode(&ctx->conf, authmode(m));
+	mbedtls_ssl_conf_renegotiation(&ctx->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+#if defined(MBEDTLS_SSL_SESSION_TICKETS)
+	if (m->role == TLS_ROLE_CLIENT)
+		mbedtls_ssl_conf_session_tickets(&ctx->conf,
+		    MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+#endif
+	if (m->cert.data != NULL && load_own(ctx, m, err) == -1)
+		goto fail;
+	if (m->ca.data != NULL && load_trust(ctx, m, err) == -1)
+		goto fail;
+	return ctx;
+fail:
+	tls_ctx_unref(ctx);
+	return NULL;
+}
+
+void
+tls_ctx_ref(struct tls_ctx *ctx)
+{
+	ctx->refs++;
+}
+
+void
+tls_ctx_unref(struct tls_ctx *ctx)
+{
+	if (ctx == NULL || --ctx->refs > 0)
+		return;
+	mbedtls_ssl_config_free(&ctx->conf);
+	mbedtls_x509_crt_free(&ctx->own_chain);
+	mbedtls_pk_free(&ctx->own_key);
+	mbedtls_x509_crt_free(&ctx->ca);
+	mbedtls_x509_crl_free(&ctx->crl);
+	mbedtls_ctr_drbg_free(&ctx->drbg);
+	mbedtls_entropy_free(&ctx->entropy);
+	free(ctx->peers);
+	free(ctx);
+}

@@ -1,0 +1,80 @@
+/*
+ * tls_int.h: the structs behind tls.h's opaque types, shared by the files of
+ * tls/ only.
+ */
+#ifndef MTLSD_TLS_TLS_INT_H
+#define MTLSD_TLS_TLS_INT_H
+
+#include <stdatomic.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "tls/tls.h"
+
+/* A file's bytes, NUL-terminated (PEM parsers need it); len counts the NUL. */
+struct tls_blob {
+	unsigned char *data;
+	size_t len;
+};
+
+struct tls_material {
+	atomic_int refs;
+	enum tls_role role;
+	struct tls_blob cert, key, ca, crl;
+	char *password;			/* from key_password_file, or NULL */
+	int min_version;
+	enum tls_auth client_auth;
+	bool crl_stale_refuse;
+	struct peer_pattern *peers;
+	size_t npeers;
+	time_t not_after;		/* own certificate's */
+};
+
+struct tls_ctx {
+	int refs;			/* one thread: no atomics needed */
+	enum tls_role role;
+	mbedtls_ssl_config conf;
+	mbedtls_x509_crt own_chain;
+	mbedtls_pk_context own_key;
+	mbedtls_x509_crt ca;
+	mbedtls_x509_crl crl;
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	bool crl_stale_refuse;
+	struct peer_pattern *peers;	/* owned copy */
+	size_t npeers;
+};
+
+#define TLS_PEER_ID_MAX 256
+
+struct tls_conn {
+	struct tls_ctx *ctx;
+	int fd;
+	mbedtls_ssl_context ssl;
+	enum tls_fail fail;
+	bool truncated;
+	bool denied;			/* set by the verify callback */
+	bool crl_stale;			/* a CRL past nextUpdate was used */
+	char peer_id[TLS_PEER_ID_MAX];
+	char detail[160];
+};
+
+/* tls_peer.c: the verify callback installed on every session. */
+int tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
+
+/* tls_peer.c: the identity string of a certificate (see tls_conn_peer_id). */
+void tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len);
+
+/* tls_peer.c: maps a failed handshake to a reason and a detail line. */
+void tls_peer_classify(struct tls_conn *c, int mbedtls_ret);
+
+/* Fills err with "what: mbedTLS's text for ret". */
+void tls_error_set(struct tls_error *err, enum tls_file file, int ret,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif /* MTLSD_TLS_TLS_INT_H */

@@ -1,0 +1,210 @@
+/*
+ * tls_peer.c: who the peer is, whether it may connect, and why a handshake
+ * failed.
+ *
+ * Policy runs inside mbedTLS's verify callback, at depth 0, after the chain,
+ * validity, CRL and hostname checks: a peer outside allow_peers/expect_peers
+ * fails the handshake with a bad_certificate alert before any application
+ * byte moves.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
+
+#include "tls/tls_int.h"
+
+static const char *const fail_names[TLS_FAIL_COUNT] = {
+	[TLS_FAIL_NONE] = "none",
+	[TLS_FAIL_NO_CERT] = "no_cert",
+	[TLS_FAIL_UNKNOWN_CA] = "unknown_ca",
+	[TLS_FAIL_EXPIRED] = "expired",
+	[TLS_FAIL_NOT_YET_VALID] = "not_yet_valid",
+	[TLS_FAIL_REVOKED] = "revoked",
+	[TLS_FAIL_NAME_MISMATCH] = "name_mismatch",
+	[TLS_FAIL_DENIED] = "denied",
+	[TLS_FAIL_BAD_CERT] = "bad_cert",
+	[TLS_FAIL_PEER_ALERT] = "peer_alert",
+	[TLS_FAIL_PROTOCOL] = "protocol",
+	[TLS_FAIL_CLOSED] = "closed",
+	[TLS_FAIL_RESET] = "reset",
+	[TLS_FAIL_INTERNAL] = "internal",
+};
+
+const char *
+tls_fail_name(enum tls_fail f)
+{
+	return (unsigned)f < TLS_FAIL_COUNT ? fail_names[f] : "?";
+}
+
+/* SAN entries keep their context tag: [2] dNSName, [6] URI, [7] iPAddress. */
+static int
+san_kind(const mbedtls_x509_buf *b)
+{
+	return b->tag & MBEDTLS_ASN1_TAG_VALUE_MASK;
+}
+
+static const mbedtls_x509_buf *
+subject_cn(const mbedtls_x509_crt *crt)
+{
+	for (const mbedtls_x509_name *n = &crt->subject; n != NULL; n = n->next)
+		if (n->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
+			return &n->val;
+	return NULL;
+}
+
+static void
+copy_id(char *buf, size_t len, const unsigned char *p, size_t n)
+{
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+}
+
+void
+tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len)
+{
+	static const int order[] = { MBEDTLS_X509_SAN_UNIFORM_RESOURCE_IDENTIFIER,
+	    MBEDTLS_X509_SAN_DNS_NAME };
+	const mbedtls_x509_buf *cn;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		for (const mbedtls_x509_sequence *s = &crt->subject_alt_names;
+		    s != NULL; s = s->next) {
+			if (s->buf.p != NULL && san_kind(&s->buf) == order[i]) {
+				copy_id(buf, len, s->buf.p, s->buf.len);
+				return;
+			}
+		}
+	}
+	if ((cn = subject_cn(crt)) != NULL)
+		copy_id(buf, len, cn->p, cn->len);
+}
+
+/* Whether any pattern admits the certificate. */
+static bool
+peer_allowed(const struct tls_ctx *ctx, const mbedtls_x509_crt *crt)
+{
+	const mbedtls_x509_buf *cn = subject_cn(crt);
+
+	for (size_t i = 0; i < ctx->npeers; i++) {
+		const struct peer_pattern *p = &ctx->peers[i];
+
+		if (p->kind == PEER_CN) {
+			if (cn != NULL && peer_pattern_match(p, PEER_CN, cn->p, cn->len))
+				return true;
+			continue;
+		}
+		for (const mbedtls_x509_sequence *s = &crt->subject_alt_names;
+		    s != NULL; s = s->next) {
+			enum peer_kind kind;
+			if (s->buf.p == NULL)
+				continue;
+			switch (san_kind(&s->buf)) {
+			case MBEDTLS_X509_SAN_UNIFORM_RESOURCE_IDENTIFIER:
+				kind = PEER_URI; break;
+			case MBEDTLS_X509_SAN_DNS_NAME:
+				kind = PEER_DNS; break;
+			case MBEDTLS_X509_SAN_IP_ADDRESS:
+				kind = PEER_IP; break;
+			default:
+				continue;
+			}
+			if (peer_pattern_match(p, kind, s->buf.p, s->buf.len))
+				return true;
+		}
+	}
+	return false;
+}
+
+int
+tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct tls_conn *c = conn;
+
+	/* A CRL past its nextUpdate still lists what it lists: unless told to
+	 * refuse, use it and let the operator know (the proxy logs it). */
+	if ((*flags & MBEDTLS_X509_BADCRL_EXPIRED) && !c->ctx->crl_stale_refuse) {
+		*flags &= ~(uint32_t)MBEDTLS_X509_BADCRL_EXPIRED;
+		c->crl_stale = true;
+	}
+	if (depth != 0)
+		return 0;
+	tls_peer_identity(crt, c->peer_id, sizeof(c->peer_id));
+	if (*flags == 0 && c->ctx->npeers > 0 && !peer_allowed(c->ctx, crt)) {
+		*flags |= MBEDTLS_X509_BADCERT_OTHER;
+		c->denied = true;
+	}
+	return 0;
+}
+
+static enum tls_fail
+classify_flags(uint32_t flags)
+{
+	if (flags & MBEDTLS_X509_BADCERT_MISSING)
+		return TLS_FAIL_NO_CERT;
+	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
+		return TLS_FAIL_REVOKED;
+	if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
+		return TLS_FAIL_EXPIRED;
+	if (flags & MBEDTLS_X509_BADCERT_FUTURE)
+		return TLS_FAIL_NOT_YET_VALID;
+	if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+		return TLS_FAIL_NAME_MISMATCH;
+	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+		return TLS_FAIL_UNKNOWN_CA;
+	return TLS_FAIL_BAD_CERT;
+}
+
+void
+tls_peer_classify(struct tls_conn *c, int ret)
+{
+	uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
+	char why[128];
+
+	if (c->denied) {
+		c->fail = TLS_FAIL_DENIED;
+		snprintf(c->detail, sizeof(c->detail), "identity not in the allow-list");
+		return;
+	}
+	if (flags != 0 && flags != (uint32_t)-1 &&
+	    flags != MBEDTLS_X509_BADCERT_SKIP_VERIFY) {
+		c->fail = classify_flags(flags);
+		mbedtls_x509_crt_verify_info(c->detail, sizeof(c->detail), "", flags);
+		/* verify_info ends each reason with a newline: make it one line. */
+		for (char *p = c->detail; *p; p++)
+			if (*p == '\n')
+				*p = p[1] ? ';' : '\0';
+		return;
+	}
+	switch (ret) {
+	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE:
+		c->fail = TLS_FAIL_NO_CERT;
+		break;
+	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
+		c->fail = TLS_FAIL_PEER_ALERT;
+		break;
+	case MBEDTLS_ERR_NET_CONN_RESET:
+		c->fail = TLS_FAIL_RESET;
+		break;
+	case MBEDTLS_ERR_SSL_CONN_EOF:
+	case 0:
+		c->fail = TLS_FAIL_CLOSED;
+		break;
+	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+	case MBEDTLS_ERR_SSL_INTERNAL_ERROR:
+	case MBEDTLS_ERR_NET_SEND_FAILED:
+	case MBEDTLS_ERR_NET_RECV_FAILED:
+		c->fail = TLS_FAIL_INTERNAL;
+		break;
+	default:
+		c->fail = TLS_FAIL_PROTOCOL;
+		break;
+	}
+	mbedtls_strerror(ret, why, sizeof(why));
+	snprintf(c->detail, sizeof(c->detail), "%s", why);
+}
