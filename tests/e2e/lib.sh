@@ -1,0 +1,142 @@
+# tests/e2e/lib.sh: shared by the end-to-end tests (bash).  Source it first.
+#
+# Gives each test file: a temp dir $T (removed on exit unless KEEP=1), TAP
+# output (ok/not_ok/check/finish), free ports, waits on conditions (a port
+# that accepts, a line in a log) instead of sleeps, a throwaway PKI, and
+# start/stop of mtlsd and background peers with their exit status checked.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${MTLSD_BUILD:-$TOP/build}
+MTLSD="$BUILD/mtlsd"
+PEER="python3 $TOP/tests/e2e/peer.py"
+T=$(mktemp -d /tmp/mtlsd-e2e.XXXXXX)
+N=0
+FAILS=0
+declare -A PID_OF=()
+
+cleanup() {
+	local p
+	for p in "${PID_OF[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${PID_OF[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	if [ "${KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok()     { N=$((N + 1)); echo "ok $N - $*"; }
+not_ok() { N=$((N + 1)); FAILS=$((FAILS + 1)); echo "not ok $N - $*"; }
+skip()   { N=$((N + 1)); echo "ok $N - $* # SKIP"; }
+note()   { echo "# $*"; }
+
+# check DESC CMD...: ok if CMD succeeds.
+check() {
+	local desc=$1; shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# finish: the plan line, and the exit status run.sh reads.
+finish() {
+	echo "1..$N"
+	[ "$FAILS" -eq 0 ]
+	exit $?
+}
+
+# free_ports N: prints N distinct free TCP ports on 127.0.0.1.
+free_ports() {
+	python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# wait_for SECS CMD...: polls CMD every 50 ms until it succeeds or SECS pass.
+wait_for() {
+	local secs=$1; shift
+	local end=$(( $(date +%s%N) / 1000000 + secs * 1000 ))
+	while ! "$@" 2>/dev/null; do
+		[ $(( $(date +%s%N) / 1000000 )) -ge "$end" ] && return 1
+		sleep 0.05
+	done
+}
+
+log_has() { grep -qE -- "$2" "$1"; }
+
+# wait_log FILE REGEX [SECS]: waits until FILE has a line matching REGEX.
+wait_log() { wait_for "${3:-10}" log_has "$1" "$2"; }
+
+# count_log FILE REGEX: number of matching lines.
+count_log() { grep -cE -- "$2" "$1"; }
+
+# bg NAME CMD...: starts CMD in the background, output in $T/NAME.log.
+bg() {
+	local name=$1; shift
+	"$@" > "$T/$name.log" 2>&1 &
+	PID_OF[$name]=$!
+}
+
+# bg_peer NAME ARGS...: a peer.py server; waits for it to listen.
+bg_peer() {
+	local name=$1; shift
+	bg "$name" $PEER "$@"
+	wait_log "$T/$name.log" '^ready' 10 || { note "$name did not start"; cat "$T/$name.log"; return 1; }
+}
+
+# stop NAME: SIGTERM, then wait; returns the exit status.
+stop() {
+	local p=${PID_OF[$1]:-}
+	[ -n "$p" ] || return 0
+	kill -TERM "$p" 2>/dev/null
+	wait "$p"
+	local rc=$?
+	unset "PID_OF[$1]"
+	return $rc
+}
+
+# start_mtlsd NAME CONFIG: runs mtlsd; waits until it says it started.
+start_mtlsd() {
+	bg "$1" "$MTLSD" run -c "$2"
+	if ! wait_log "$T/$1.log" 'event=started' 15; then
+		note "mtlsd $1 did not start:"; sed 's/^/#   /' "$T/$1.log"
+		return 1
+	fi
+}
+
+# stop_mtlsd NAME: SIGTERM; ok when it drains and exits 0 and the sanitizers
+# (in the asan build) found nothing.
+stop_mtlsd() {
+	local rc
+	stop "$1"; rc=$?
+	if [ $rc -eq 0 ] && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T/$1.log"; then
+		ok "mtlsd $1 exits cleanly on SIGTERM"
+	else
+		not_ok "mtlsd $1 exits cleanly on SIGTERM (status $rc)"
+		grep -E -A20 'Sanitizer|runtime error:' "$T/$1.log" | head -40 | sed 's/^/#   /'
+	fi
+}
+
+# make_pki: a CA and certificates under $T/pki, and a foreign CA's under
+# $T/foreign.  server: dns:localhost, ip:127.0.0.1; client: a SPIFFE URI.
+make_pki() {
+	local m="$MTLSD certs"
+	{
+		$m init-ca --dir "$T/pki" --name "mtlsd test CA" &&
+		$m issue --dir "$T/pki" --name server \
+		    --san dns:localhost,ip:127.0.0.1,uri:spiffe://test/server &&
+		$m issue --dir "$T/pki" --name client --san uri:spiffe://test/client &&
+		$m issue --dir "$T/pki" --name expired --san uri:spiffe://test/expired \
+		    --not-before -10d --days 1 &&
+		$m issue --dir "$T/pki" --name wrongname --san dns:wrong.example &&
+		$m init-ca --dir "$T/foreign" --name "foreign CA" &&
+		$m issue --dir "$T/foreign" --name client --san uri:spiffe://test/client
+	} > "$T/pki.log" 2>&1 || { note "PKI setup failed:"; sed 's/^/#   /' "$T/pki.log"; return 1; }
+}
+
+# conf NAME <<EOF ... EOF: writes $T/NAME.ini from stdin.
+conf() { cat > "$T/$1.ini"; }
