@@ -159,6 +159,7 @@ handshake_step(struct conn *c)
 		wait_for(c, WANT_TLS_WR);
 		return 0;
 	case TLS_OK:
+		c->tls_ready = true;
 		handshake_done(c);
 		if (c->server)
 			return upstream_connect(c);
@@ -392,8 +393,8 @@ log_close(struct conn *c, const char *reason, const char *detail)
 	    "reason=%s%s%s%s",
 	    (unsigned long long)c->id, c->r->rc->name, c->peer,
 	    safe_id[0] ? safe_id : "-",
-	    relayed ? tls_conn_version(c->tls) : "-",
-	    relayed ? tls_conn_cipher(c->tls) : "-",
+	    c->tls_ready ? tls_conn_version(c->tls) : "-",
+	    c->tls_ready ? tls_conn_cipher(c->tls) : "-",
 	    (unsigned long long)in, (unsigned long long)out,
 	    (unsigned long long)(conn_now_ms(c) - c->started_ms), reason,
 	    detail ? " detail=\"" : "", detail ? safe_detail : "", detail ? "\"" : "");
@@ -407,6 +408,10 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 	    &c->ev_plain_wr };
 
 	log_close(c, reason, detail);
+	/* A peer with a live session learns of the end by close_notify, not
+	 * by a bare FIN; best effort, never after a TLS error (rule 20). */
+	if (c->tls_ready && !c->up.shut && tls_conn_fail(c->tls) == TLS_FAIL_NONE)
+		(void)tls_conn_close_notify(c->tls);
 	if (c->dns_req != NULL)
 		evdns_getaddrinfo_cancel(c->dns_req);
 	for (int i = 0; i < 4; i++) {

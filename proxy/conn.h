@@ -58,6 +58,7 @@ struct conn {
 	bool server;			/* the route's mode, cached */
 	int tls_fd, plain_fd;
 	struct tls_conn *tls;
+	bool tls_ready;			/* handshake done */
 	struct event *ev_tls_rd, *ev_tls_wr, *ev_plain_rd, *ev_plain_wr;
 	unsigned events_on;		/* WANT_* bits whose event is added */
 	struct event *timer;

@@ -171,11 +171,14 @@ def cmd_halfclose(a):
     s.sendall(a.send.encode())
     s.shutdown(socket.SHUT_WR)
     out = b""
-    while True:
-        d = s.recv(1 << 16)
-        if not d:
-            break
-        out += d
+    try:
+        while True:
+            d = s.recv(1 << 16)
+            if not d:
+                break
+            out += d
+    except ConnectionResetError:
+        sys.stderr.write("halfclose: connection reset after %d bytes\n" % len(out))
     sys.stdout.write(out.decode(errors="replace"))
     sys.stdout.flush()
 

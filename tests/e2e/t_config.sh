@@ -1,0 +1,77 @@
+#!/bin/bash
+# Bad input at start-up: mtlsd check and mtlsd run refuse it with
+# FILE:LINE and exit 1; good input passes check.
+. "$(dirname "$0")/lib.sh"
+
+make_pki || { not_ok "PKI"; finish; }
+read -r P1 P2 P_BUSY <<< "$(free_ports 3)"
+
+good() {
+	cat <<EOF
+[global]
+cert = $T/pki/server.crt
+key = $T/pki/server.key
+ca = $T/pki/ca.crt
+
+[in]
+mode = server
+listen = 127.0.0.1:$P1
+connect = 127.0.0.1:$P2
+EOF
+}
+good > "$T/good.ini"
+out=$("$MTLSD" check -c "$T/good.ini" 2>&1); rc=$?
+check "mtlsd check accepts a good config (rc=$rc: $out)" test $rc -eq 0
+
+# refused NAME EXPECTED_LINE REGEX: check and run both exit 1 with FILE:LINE.
+refused() {
+	local name=$1 line=$2 re=$3 out rc
+	out=$("$MTLSD" check -c "$T/$name.ini" 2>&1); rc=$?
+	check "check refuses $name with exit 1 (rc=$rc)" test $rc -eq 1
+	check "check names $name.ini:$line and says why ($out)" \
+		grep -qE "^$T/$name.ini:$line: .*$re" <<< "$out"
+	out=$(timeout 10 "$MTLSD" run -c "$T/$name.ini" 2>&1); rc=$?
+	check "run refuses $name too, with the same FILE:LINE (rc=$rc)" \
+		eval 'test $rc -eq 1 && grep -qE "^$T/$name.ini:$line: " <<< "$out"'
+}
+
+good | sed 's/^mode = server/mode = proxy/' > "$T/badmode.ini"
+refused badmode 7 "mode: expected server or client"
+good | sed 's/^listen = .*/lissen = 127.0.0.1:1/' > "$T/typo.ini"
+refused typo 8 "unknown key 'lissen'"
+good | sed '/^listen/d' > "$T/nolisten.ini"
+refused nolisten 6 "missing 'listen'"
+good | sed 's/^connect = .*/connect = 127.0.0.1:99999/' > "$T/badport.ini"
+refused badport 9 "port must be a number from 1 to 65535"
+{ good; printf '\n[dup]\nmode = server\nlisten = 127.0.0.1:%s\nconnect = 127.0.0.1:1\n' $P1; } > "$T/duplisten.ini"
+refused duplisten 13 "clashes with route \[in\]"
+good | sed "s|^ca = .*|ca = $T/pki/nonexistent.crt|" > "$T/noca.ini"
+refused noca 4 "cannot read '$T/pki/nonexistent.crt'"
+printf '[global]\nhandshake_timeout = 10\n' > "$T/dur.ini"
+refused dur 2 "a duration needs a unit"
+
+# Certificates and keys are checked too, with the line of the key that names them.
+cp "$T/pki/server.key" "$T/loose.key"; chmod 644 "$T/loose.key"
+good | sed "s|^key = .*|key = $T/loose.key|" > "$T/loosekey.ini"
+refused loosekey 3 "mode 0644.*chmod 600 $T/loose.key"
+good | sed "s|^key = .*|key = $T/pki/client.key|" > "$T/mismatch.ini"
+refused mismatch 3 "does not match the certificate"
+good | sed "s|^cert = .*|cert = $T/pki/expired.crt|; s|^key = .*|key = $T/pki/expired.key|" > "$T/ownexpired.ini"
+refused ownexpired 2 "expired on"
+printf 'not a certificate\n' > "$T/junk.crt"
+good | sed "s|^ca = .*|ca = $T/junk.crt|" > "$T/junkca.ini"
+refused junkca 4 "cannot parse CA certificate"
+
+# A port another process holds: run says which, exits 1.
+bg_peer busy echo --listen 127.0.0.1:$P_BUSY
+good | sed "s|^listen = .*|listen = 127.0.0.1:$P_BUSY|" > "$T/busy.ini"
+out=$(timeout 10 "$MTLSD" run -c "$T/busy.ini" 2>&1); rc=$?
+check "run refuses a port in use, naming it (rc=$rc: $out)" \
+	eval 'test $rc -eq 1 && grep -q "listen 127.0.0.1:$P_BUSY: Address already in use" <<< "$out"'
+
+out=$("$MTLSD" check -c "$T/missing.ini" 2>&1); rc=$?
+check "a missing config file: exit 1, 'cannot open' ($out)" \
+	eval 'test $rc -eq 1 && grep -q "missing.ini: cannot open" <<< "$out"'
+out=$("$MTLSD" frobnicate 2>&1); rc=$?
+check "an unknown command: usage and exit 2" test $rc -eq 2
+finish
