@@ -40,6 +40,27 @@ log_refusal(struct wroute *r, enum refuse_reason why, const char *peer)
 	r->refused_quiet = 0;
 }
 
+/*
+ * The security-group check: deny_cidr wins over allow_cidr; with an
+ * allow list, only what it names gets in.  Unix-socket peers have no
+ * address and pass.
+ */
+static bool
+source_allowed(const struct route_config *rc, const struct sockaddr *sa)
+{
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return true;
+	for (size_t i = 0; i < rc->n_deny_cidr; i++)
+		if (cidr_match_sockaddr(&rc->deny_cidr[i], sa))
+			return false;
+	if (rc->n_allow_cidr == 0)
+		return true;
+	for (size_t i = 0; i < rc->n_allow_cidr; i++)
+		if (cidr_match_sockaddr(&rc->allow_cidr[i], sa))
+			return true;
+	return false;
+}
+
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
@@ -48,6 +69,13 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	char peer[SOCK_NAME_MAX];
 
 	(void)l;
+	/* Before any TLS work: a refused address costs one accept, one close. */
+	if (!source_allowed(r->rc, sa)) {
+		sock_format(sa, (socklen_t)salen, peer, sizeof(peer));
+		log_refusal(r, REFUSE_CIDR, peer);
+		close(fd);
+		return;
+	}
 	/* max_connections counts the route across all workers. */
 	if (atomic_fetch_add(&r->rs->active, 1) >= r->rc->max_connections) {
 		atomic_fetch_sub(&r->rs->active, 1);

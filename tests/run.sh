@@ -3,7 +3,7 @@
 #
 #   BUILD   the build directory holding mtlsd, mtlsd-bench and tests/ (build,
 #           or build/asan for the sanitizer run)
-#   SUITE   unit, e2e, ktls (default: all three)
+#   SUITE   unit, e2e (default: both)
 #
 # Every suite speaks TAP ("ok N - ...", "not ok N - ...").  A suite that
 # exits non-zero without reporting a failure, or reports nothing at all,
@@ -12,7 +12,7 @@
 set -u
 BUILD=${1:-build}
 shift 2>/dev/null || true
-SUITES=${*:-unit e2e ktls}
+SUITES=${*:-unit e2e}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
 export MTLSD_BUILD="$BUILD" CMOCKA_MESSAGE_OUTPUT=TAP

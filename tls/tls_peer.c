@@ -147,6 +147,9 @@ classify_flags(uint32_t flags)
 {
 	if (flags & MBEDTLS_X509_BADCERT_MISSING)
 		return TLS_FAIL_NO_CERT;
+	/* An untrusted chain makes its other flaws moot: name that first. */
+	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+		return TLS_FAIL_UNKNOWN_CA;
 	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
 		return TLS_FAIL_REVOKED;
 	if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
@@ -155,8 +158,6 @@ classify_flags(uint32_t flags)
 		return TLS_FAIL_NOT_YET_VALID;
 	if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
 		return TLS_FAIL_NAME_MISMATCH;
-	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
-		return TLS_FAIL_UNKNOWN_CA;
 	return TLS_FAIL_BAD_CERT;
 }
 
