@@ -161,6 +161,10 @@ handshake_step(struct conn *c)
 	case TLS_OK:
 		c->tls_ready = true;
 		handshake_done(c);
+		/* A reload during the handshake: hold it to the new policy. */
+		if (c->tls_gen != c->r->tls_gen &&
+		    c->r->rc->reauthorize == REAUTH_CLOSE && conn_reauthorize(c) == -1)
+			return -1;
 		if (c->server)
 			return upstream_connect(c);
 		return relay_start(c);
@@ -178,6 +182,7 @@ handshake_start(struct conn *c)
 	struct wroute *r = c->r;
 
 	c->tls = tls_conn_new(r->tls, c->tls_fd, r->rs->server_name);
+	c->tls_gen = r->tls_gen;
 	if (c->tls == NULL) {
 		conn_free(c, "out_of_memory", "cannot start TLS");
 		return -1;
@@ -314,6 +319,18 @@ upstream_connect(struct conn *c)
 		return -1;
 	}
 	return connect_to(c, &c->dns_result);
+}
+
+int
+conn_reauthorize(struct conn *c)
+{
+	char reason[40];
+
+	if (tls_conn_reverify(c->tls, c->r->tls) == 0)
+		return 0;
+	snprintf(reason, sizeof(reason), "reauth_%s", tls_fail_name(tls_conn_fail(c->tls)));
+	conn_free(c, reason, tls_conn_fail_detail(c->tls));
+	return -1;
 }
 
 static void

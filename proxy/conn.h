@@ -59,6 +59,7 @@ struct conn {
 	int tls_fd, plain_fd;
 	struct tls_conn *tls;
 	bool tls_ready;			/* handshake done */
+	unsigned tls_gen;		/* the route's tls_gen when TLS began */
 	struct event *ev_tls_rd, *ev_tls_wr, *ev_plain_rd, *ev_plain_wr;
 	unsigned events_on;		/* WANT_* bits whose event is added */
 	struct event *timer;
@@ -81,6 +82,13 @@ void conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t 
  * "eof" or "idle_timeout") and detail (free text or NULL), releases all.
  */
 void conn_free(struct conn *c, const char *reason, const char *detail);
+
+/*
+ * Re-checks an established connection's peer against its route's current
+ * TLS context; closes it (reason reauth_<why>) if it no longer passes.
+ * Returns 0, or -1 when c was freed.
+ */
+int conn_reauthorize(struct conn *c);
 
 /* Makes the four fd events match the union of both directions' wants. */
 void conn_update_events(struct conn *c);

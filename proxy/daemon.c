@@ -19,6 +19,7 @@
 
 #include "proxy/daemon.h"
 #include "proxy/log.h"
+#include "proxy/reload.h"
 #include "proxy/worker.h"
 
 static enum route_key
@@ -56,33 +57,45 @@ daemon_tls_params(const struct route_config *rc, struct tls_params *p)
 	p->npeers = rc->mode == MODE_SERVER ? rc->n_allow_peers : rc->n_expect_peers;
 }
 
+struct tls_material *
+daemon_route_material(const struct config *cfg, const struct route_config *rc,
+    char *err, size_t errlen)
+{
+	struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
+	struct tls_material *m;
+	struct tls_params p;
+	struct tls_error terr;
+	enum route_key k;
+
+	daemon_tls_params(rc, &p);
+	/* Keys may belong to the user mtlsd drops to. */
+	if (pw != NULL)
+		p.key_owner_alt = pw->pw_uid;
+	if ((m = tls_material_load(&p, &terr)) != NULL)
+		return m;
+	k = file_key(terr.file);
+	if (k != RK_COUNT && rc->line[k] != 0)
+		snprintf(err, errlen, "%s:%d: %s: %s", cfg->path, rc->line[k],
+		    config_key_name(k), terr.msg);
+	else
+		snprintf(err, errlen, "%s:%d: [%s]: %s", cfg->path, rc->section_line,
+		    rc->name, terr.msg);
+	return NULL;
+}
+
 int
 daemon_load_materials(const struct config *cfg, struct tls_material **out,
     FILE *errs)
 {
-	struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
+	char err[1024];
 	int failed = 0;
 
 	for (size_t i = 0; i < cfg->nroutes; i++) {
-		const struct route_config *rc = &cfg->routes[i];
-		struct tls_params p;
-		struct tls_error err;
-		enum route_key k;
-
-		daemon_tls_params(rc, &p);
-		/* Keys may belong to the user mtlsd drops to. */
-		if (pw != NULL)
-			p.key_owner_alt = pw->pw_uid;
-		if ((out[i] = tls_material_load(&p, &err)) != NULL)
-			continue;
-		k = file_key(err.file);
-		if (k != RK_COUNT && rc->line[k] != 0)
-			fprintf(errs, "%s:%d: %s: %s\n", cfg->path, rc->line[k],
-			    config_key_name(k), err.msg);
-		else
-			fprintf(errs, "%s:%d: [%s]: %s\n", cfg->path, rc->section_line,
-			    rc->name, err.msg);
-		failed = 1;
+		out[i] = daemon_route_material(cfg, &cfg->routes[i], err, sizeof(err));
+		if (out[i] == NULL) {
+			fprintf(errs, "%s\n", err);
+			failed = 1;
+		}
 	}
 	return failed ? -1 : 0;
 }
@@ -91,7 +104,7 @@ static void
 stop_workers(struct daemon *d, enum worker_cmd cmd)
 {
 	for (unsigned i = 0; i < d->nworkers; i++)
-		worker_send(&d->workers[i], cmd);
+		worker_send(&d->workers[i], cmd, 0, NULL);
 }
 
 static void
@@ -133,8 +146,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		stop_workers(d, WCMD_EXIT);
 		return;
 	case SIGHUP:
-		log_warnx("event=reload status=unsupported: restart mtlsd to "
-		    "load new certificates");
+		reload_run(d, "sighup");
 		return;
 	default:
 		return;
@@ -225,6 +237,7 @@ start_workers(struct daemon *d, unsigned *ninit, char *err, size_t errlen)
 static void
 daemon_free(struct daemon *d, unsigned ninit)
 {
+	reload_free(d);
 	for (unsigned i = 0; i < ninit; i++)
 		worker_free(&d->workers[i]);
 	free(d->workers);
@@ -315,6 +328,11 @@ daemon_run(const char *config_path)
 		log_info("route=%s event=listening mode=%s listen=%s connect=%s",
 		    rc->name, rc->mode == MODE_SERVER ? "server" : "client",
 		    rc->listen.text, rc->connect.text);
+	}
+	if (reload_init(&d) == -1) {
+		log_error("event=start error=\"cannot set up certificate reload\"");
+		stop_workers(&d, WCMD_EXIT);
+		goto out;
 	}
 	log_info("event=started routes=%zu workers=%u", d.nroutes, d.nworkers);
 	event_base_dispatch(d.base);

@@ -16,6 +16,7 @@
 
 struct event;
 struct event_base;
+struct reload;
 struct worker;
 
 /* What all workers share about one route.  Immutable while workers run,
@@ -46,6 +47,8 @@ struct daemon {
 	struct event *drain_timer;
 	int stopping;			/* 0 running, 1 draining, 2 exiting */
 	atomic_uint_fast64_t next_conn_id;
+	struct reload *reload;		/* rotation state (reload.c) */
+	atomic_uint_fast64_t reloads_ok, reloads_failed;
 };
 
 /* "mtlsd run -c FILE": returns the exit status. */
@@ -57,6 +60,13 @@ int daemon_run(const char *config_path);
  */
 int daemon_load_materials(const struct config *cfg, struct tls_material **out,
     FILE *errs);
+
+/*
+ * Loads one route's TLS material.  On failure returns NULL with
+ * "FILE:LINE: key: message" in err.
+ */
+struct tls_material *daemon_route_material(const struct config *cfg,
+    const struct route_config *rc, char *err, size_t errlen);
 
 /* The route's TLS parameters as tls/ wants them. */
 void daemon_tls_params(const struct route_config *rc, struct tls_params *p);

@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -137,15 +139,60 @@ close_all(struct worker *w, const char *reason)
 		conn_free(c, reason, NULL);
 }
 
+/* What travels through the command pipe: small enough to be written
+ * atomically (PIPE_BUF), so several threads may send at once. */
+struct wcmd {
+	uint8_t type;
+	size_t route;
+	struct tls_material *m;
+};
+
+/*
+ * After a reload, live connections are held to the route's new CA, CRL and
+ * allow-list (reauthorize = close): a peer that no longer passes is closed.
+ */
+static void
+reauthorize(struct worker *w, struct wroute *r)
+{
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->r == r && c->tls_ready)
+			(void)conn_reauthorize(c);
+	}
+}
+
+static void
+swap_tls(struct worker *w, size_t route, struct tls_material *m)
+{
+	struct wroute *r = &w->routes[route];
+	struct tls_error err;
+	struct tls_ctx *ctx = tls_ctx_new(m, &err);
+
+	tls_material_unref(m);
+	if (ctx == NULL) {
+		log_warnx("route=%s event=reload worker=%u status=failed error=\"%s\"",
+		    r->rc->name, w->index, err.msg);
+		return;
+	}
+	/* Connections keep the context they started with until they close. */
+	tls_ctx_unref(r->tls);
+	r->tls = ctx;
+	r->tls_gen++;
+	if (r->rc->reauthorize == REAUTH_CLOSE)
+		reauthorize(w, r);
+}
+
 static void
 on_cmd(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	unsigned char cmd;
+	struct wcmd cmd;
 
 	(void)what;
-	while (read(fd, &cmd, 1) == 1) {
-		switch ((enum worker_cmd)cmd) {
+	while (read(fd, &cmd, sizeof(cmd)) == (ssize_t)sizeof(cmd)) {
+		switch ((enum worker_cmd)cmd.type) {
 		case WCMD_DRAIN:
 			w->draining = true;
 			stop_listening(w);
@@ -157,6 +204,9 @@ on_cmd(evutil_socket_t fd, short what, void *arg)
 			stop_listening(w);
 			close_all(w, "shutdown");
 			event_base_loopexit(w->base, NULL);
+			break;
+		case WCMD_SWAP_TLS:
+			swap_tls(w, cmd.route, cmd.m);
 			break;
 		}
 	}
@@ -270,12 +320,13 @@ worker_start(struct worker *w)
 }
 
 void
-worker_send(struct worker *w, enum worker_cmd cmd)
+worker_send(struct worker *w, enum worker_cmd type, size_t route,
+    struct tls_material *m)
 {
-	unsigned char b = (unsigned char)cmd;
+	struct wcmd cmd = { .type = (uint8_t)type, .route = route, .m = m };
 
-	/* One byte: atomic on a pipe, and the pipe never fills with so few. */
-	while (write(w->cmd_fd[1], &b, 1) == -1 && errno == EINTR)
+	_Static_assert(sizeof(cmd) <= PIPE_BUF, "command must be written atomically");
+	while (write(w->cmd_fd[1], &cmd, sizeof(cmd)) == -1 && errno == EINTR)
 		;
 }
 
@@ -297,6 +348,12 @@ worker_free(struct worker *w)
 	}
 	free(w->routes);
 	w->routes = NULL;
+	/* Commands that arrived too late still hold material references. */
+	if (w->cmd_fd[0] != -1) {
+		struct wcmd cmd;
+		while (read(w->cmd_fd[0], &cmd, sizeof(cmd)) == (ssize_t)sizeof(cmd))
+			tls_material_unref(cmd.m);
+	}
 	if (w->cmd_ev != NULL)
 		event_free(w->cmd_ev);
 	if (w->dns != NULL)

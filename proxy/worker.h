@@ -28,6 +28,7 @@ struct wroute {
 	struct evconnlistener *listener;
 	int listen_fd;			/* until the listener owns it */
 	struct tls_ctx *tls;		/* for new connections */
+	unsigned tls_gen;		/* bumped at each swap */
 	struct bufpool pool;
 	struct route_stats stats;
 	time_t refused_logged;		/* rate limit for refusal lines */
@@ -53,6 +54,7 @@ struct worker {
 enum worker_cmd {
 	WCMD_DRAIN,		/* stop accepting; end when the last conn closes */
 	WCMD_EXIT,		/* close everything now and end */
+	WCMD_SWAP_TLS,		/* build a context from a new material, swap it in */
 };
 
 /*
@@ -66,8 +68,13 @@ int worker_init(struct worker *w, struct daemon *d, unsigned index,
 /* Starts the thread.  Returns 0 or -1. */
 int worker_start(struct worker *w);
 
-/* Queues a command for the worker (any thread). */
-void worker_send(struct worker *w, enum worker_cmd cmd);
+/*
+ * Queues a command for the worker (any thread).  WCMD_SWAP_TLS takes route
+ * (an index) and m, whose reference passes to the worker; the others take
+ * 0 and NULL.
+ */
+void worker_send(struct worker *w, enum worker_cmd cmd, size_t route,
+    struct tls_material *m);
 
 /* Joins the thread (if started) and frees everything the worker owns. */
 void worker_free(struct worker *w);

@@ -50,6 +50,7 @@ enum tls_fail {
 	TLS_FAIL_EXPIRED,
 	TLS_FAIL_NOT_YET_VALID,
 	TLS_FAIL_REVOKED,
+	TLS_FAIL_CRL_STALE,	/* CRL past nextUpdate, crl_stale = refuse */
 	TLS_FAIL_NAME_MISMATCH,	/* server cert does not match server_name */
 	TLS_FAIL_DENIED,	/* valid cert, identity not allowed */
 	TLS_FAIL_BAD_CERT,	/* other verification failure */
@@ -105,6 +106,9 @@ void tls_material_unref(struct tls_material *m);	/* NULL: no-op */
 /* notAfter of the material's own certificate (0 if none). */
 time_t tls_material_not_after(const struct tls_material *m);
 
+/* The earliest nextUpdate of the material's CRLs (0 if it has none). */
+time_t tls_material_crl_next_update(const struct tls_material *m);
+
 /*
  * Builds a context for the calling thread from m.  Returns it with one
  * reference, or NULL with *err filled.
@@ -158,6 +162,24 @@ const char *tls_fail_name(enum tls_fail f);
  * (also when verification failed) until tls_conn_free().
  */
 const char *tls_conn_peer_id(const struct tls_conn *c);
+
+/*
+ * Checks the established session's peer again, against ctx (a newer context
+ * of the same route, after a reload): chain, validity, CRL, allow-list and,
+ * for clients, the server name.  Returns 0 if the peer still passes, or -1
+ * with the reason in tls_conn_fail()/tls_conn_fail_detail().
+ */
+int tls_conn_reverify(struct tls_conn *c, struct tls_ctx *ctx);
+
+/*
+ * Whether two materials would build the same contexts (same file bytes and
+ * the same policy), so a reload that changed nothing can be a no-op.
+ */
+bool tls_material_equal(const struct tls_material *a, const struct tls_material *b);
+
+/* Whether some session of this context used a CRL past its nextUpdate
+ * since the last call (for a loud, rate-limited warning). */
+bool tls_ctx_take_crl_stale(struct tls_ctx *ctx);
 
 /* "TLSv1.3" and the ciphersuite name, once the handshake is done. */
 const char *tls_conn_version(const struct tls_conn *c);

@@ -60,6 +60,7 @@ tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name)
 		return NULL;
 	c->fd = fd;
 	c->ctx = ctx;
+	c->server_name = server_name;
 	tls_ctx_ref(ctx);
 	mbedtls_ssl_init(&c->ssl);
 	if (mbedtls_ssl_setup(&c->ssl, &ctx->conf) != 0)

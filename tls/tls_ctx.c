@@ -244,3 +244,12 @@ tls_ctx_unref(struct tls_ctx *ctx)
 	free(ctx->peers);
 	free(ctx);
 }
+
+bool
+tls_ctx_take_crl_stale(struct tls_ctx *ctx)
+{
+	bool seen = ctx->crl_stale_seen;
+
+	ctx->crl_stale_seen = false;
+	return seen;
+}

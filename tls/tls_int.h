@@ -33,6 +33,7 @@ struct tls_material {
 	struct peer_pattern *peers;
 	size_t npeers;
 	time_t not_after;		/* own certificate's */
+	time_t crl_next_update;		/* earliest of the CRLs'; 0 if none */
 };
 
 struct tls_ctx {
@@ -46,6 +47,7 @@ struct tls_ctx {
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	bool crl_stale_refuse;
+	bool crl_stale_seen;		/* a session used a stale CRL */
 	struct peer_pattern *peers;	/* owned copy */
 	size_t npeers;
 };
@@ -55,6 +57,7 @@ struct tls_ctx {
 struct tls_conn {
 	struct tls_ctx *ctx;
 	int fd;
+	const char *server_name;	/* client role; borrowed, outlives us */
 	mbedtls_ssl_context ssl;
 	enum tls_fail fail;
 	bool truncated;

@@ -252,6 +252,14 @@ tls_material_load(const struct tls_params *p, struct tls_error *err)
 		tls_ctx_unref(probe);
 		goto fail;
 	}
+	for (const mbedtls_x509_crl *crl = &probe->crl; crl != NULL; crl = crl->next) {
+		time_t next;
+		if (crl->version == 0)
+			continue;
+		next = x509_time_to_unix(&crl->next_update);
+		if (m->crl_next_update == 0 || next < m->crl_next_update)
+			m->crl_next_update = next;
+	}
 	tls_ctx_unref(probe);
 	return m;
 fail:
@@ -295,4 +303,30 @@ time_t
 tls_material_not_after(const struct tls_material *m)
 {
 	return m->not_after;
+}
+
+static bool
+blob_equal(const struct tls_blob *a, const struct tls_blob *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+bool
+tls_material_equal(const struct tls_material *a, const struct tls_material *b)
+{
+	return a->role == b->role && a->min_version == b->min_version &&
+	    a->client_auth == b->client_auth &&
+	    a->crl_stale_refuse == b->crl_stale_refuse &&
+	    blob_equal(&a->cert, &b->cert) && blob_equal(&a->key, &b->key) &&
+	    blob_equal(&a->ca, &b->ca) && blob_equal(&a->crl, &b->crl) &&
+	    (a->password == NULL) == (b->password == NULL) &&
+	    (a->password == NULL || strcmp(a->password, b->password) == 0) &&
+	    a->npeers == b->npeers && (a->npeers == 0 ||
+	    memcmp(a->peers, b->peers, a->npeers * sizeof(*a->peers)) == 0);
+}
+
+time_t
+tls_material_crl_next_update(const struct tls_material *m)
+{
+	return m->crl_next_update;
 }

@@ -23,6 +23,7 @@ static const char *const fail_names[TLS_FAIL_COUNT] = {
 	[TLS_FAIL_EXPIRED] = "expired",
 	[TLS_FAIL_NOT_YET_VALID] = "not_yet_valid",
 	[TLS_FAIL_REVOKED] = "revoked",
+	[TLS_FAIL_CRL_STALE] = "crl_stale",
 	[TLS_FAIL_NAME_MISMATCH] = "name_mismatch",
 	[TLS_FAIL_DENIED] = "denied",
 	[TLS_FAIL_BAD_CERT] = "bad_cert",
@@ -121,27 +122,6 @@ peer_allowed(const struct tls_ctx *ctx, const mbedtls_x509_crt *crt)
 	return false;
 }
 
-int
-tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
-{
-	struct tls_conn *c = conn;
-
-	/* A CRL past its nextUpdate still lists what it lists: unless told to
-	 * refuse, use it and let the operator know (the proxy logs it). */
-	if ((*flags & MBEDTLS_X509_BADCRL_EXPIRED) && !c->ctx->crl_stale_refuse) {
-		*flags &= ~(uint32_t)MBEDTLS_X509_BADCRL_EXPIRED;
-		c->crl_stale = true;
-	}
-	if (depth != 0)
-		return 0;
-	tls_peer_identity(crt, c->peer_id, sizeof(c->peer_id));
-	if (*flags == 0 && c->ctx->npeers > 0 && !peer_allowed(c->ctx, crt)) {
-		*flags |= MBEDTLS_X509_BADCERT_OTHER;
-		c->denied = true;
-	}
-	return 0;
-}
-
 static enum tls_fail
 classify_flags(uint32_t flags)
 {
@@ -152,6 +132,8 @@ classify_flags(uint32_t flags)
 		return TLS_FAIL_UNKNOWN_CA;
 	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
 		return TLS_FAIL_REVOKED;
+	if (flags & MBEDTLS_X509_BADCRL_EXPIRED)
+		return TLS_FAIL_CRL_STALE;
 	if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
 		return TLS_FAIL_EXPIRED;
 	if (flags & MBEDTLS_X509_BADCERT_FUTURE)
@@ -159,6 +141,92 @@ classify_flags(uint32_t flags)
 	if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
 		return TLS_FAIL_NAME_MISMATCH;
 	return TLS_FAIL_BAD_CERT;
+}
+
+/*
+ * The policy part of verification, shared by the handshake's callback and by
+ * re-verification after a reload.  A CRL past its nextUpdate still lists
+ * what it lists: unless told to refuse, use it and report it stale.
+ */
+static void
+policy(const struct tls_ctx *ctx, const mbedtls_x509_crt *crt, int depth,
+    uint32_t *flags, bool *denied, bool *crl_stale)
+{
+	if ((*flags & MBEDTLS_X509_BADCRL_EXPIRED) && !ctx->crl_stale_refuse) {
+		*flags &= ~(uint32_t)MBEDTLS_X509_BADCRL_EXPIRED;
+		*crl_stale = true;
+	}
+	if (depth == 0 && *flags == 0 && ctx->npeers > 0 && !peer_allowed(ctx, crt)) {
+		*flags |= MBEDTLS_X509_BADCERT_OTHER;
+		*denied = true;
+	}
+}
+
+int
+tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct tls_conn *c = conn;
+
+	if (depth == 0)
+		tls_peer_identity(crt, c->peer_id, sizeof(c->peer_id));
+	policy(c->ctx, crt, depth, flags, &c->denied, &c->crl_stale);
+	if (c->crl_stale)
+		c->ctx->crl_stale_seen = true;
+	return 0;
+}
+
+struct reverify {
+	const struct tls_ctx *ctx;
+	bool denied, crl_stale;
+};
+
+static int
+reverify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct reverify *rv = arg;
+
+	policy(rv->ctx, crt, depth, flags, &rv->denied, &rv->crl_stale);
+	return 0;
+}
+
+int
+tls_conn_reverify(struct tls_conn *c, struct tls_ctx *ctx)
+{
+	mbedtls_x509_crt *chain = (mbedtls_x509_crt *)mbedtls_ssl_get_peer_cert(&c->ssl);
+	struct reverify rv = { .ctx = ctx };
+	uint32_t flags = 0;
+
+	if (chain == NULL) {
+		/* No certificate: fine only where none is required. */
+		if (ctx->role == TLS_ROLE_SERVER &&
+		    ctx->conf.MBEDTLS_PRIVATE(authmode) != MBEDTLS_SSL_VERIFY_REQUIRED)
+			return 0;
+		c->fail = TLS_FAIL_NO_CERT;
+		snprintf(c->detail, sizeof(c->detail), "no certificate to re-check");
+		return -1;
+	}
+	if (ctx->role == TLS_ROLE_SERVER &&
+	    ctx->conf.MBEDTLS_PRIVATE(authmode) == MBEDTLS_SSL_VERIFY_NONE)
+		return 0;
+	(void)mbedtls_x509_crt_verify_with_profile(chain, (mbedtls_x509_crt *)&ctx->ca,
+	    ctx->crl.version != 0 ? (mbedtls_x509_crl *)&ctx->crl : NULL,
+	    &mbedtls_x509_crt_profile_default, c->server_name, &flags,
+	    reverify_cb, &rv);
+	if (flags == 0)
+		return 0;
+	c->fail = rv.denied ? TLS_FAIL_DENIED : classify_flags(flags);
+	mbedtls_x509_crt_verify_info(c->detail, sizeof(c->detail), "", flags);
+	for (char *p = c->detail; *p; p++)
+		if (*p == '\n')
+			*p = p[1] ? ';' : '\0';
+	/* Tell the peer why, with a fatal alert, rather than a bare close that
+	 * could pass for the end of the stream.  Best effort. */
+	(void)mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+	    c->fail == TLS_FAIL_REVOKED ? MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED :
+	    c->fail == TLS_FAIL_EXPIRED ? MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED :
+	    c->fail == TLS_FAIL_UNKNOWN_CA ? MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA :
+	    MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED);
+	return -1;
 }
 
 void
