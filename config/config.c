@@ -39,6 +39,8 @@ static const struct key_def keys[] = {
 	{ "admin_listen",	SCOPE_GLOBAL, GK_ADMIN_LISTEN, false },
 	{ "user",		SCOPE_GLOBAL, GK_USER, false },
 	{ "drain_timeout",	SCOPE_GLOBAL, GK_DRAIN_TIMEOUT, false },
+	{ "metrics_peer_limit",	SCOPE_GLOBAL, GK_METRICS_PEER_LIMIT, false },
+	{ "readyz_upstream",	SCOPE_GLOBAL, GK_READYZ_UPSTREAM, false },
 	{ "mode",		SCOPE_ROUTE, RK_MODE, false },
 	{ "listen",		SCOPE_ROUTE, RK_LISTEN, false },
 	{ "connect",		SCOPE_ROUTE, RK_CONNECT, false },
@@ -340,6 +342,13 @@ set_global_key(struct loader *L, enum global_key k, const char *v, const char **
 		return (cfg->user = strdup(v)) ? 0 : (*why = "out of memory", -1);
 	case GK_DRAIN_TIMEOUT:
 		return parse_duration_ms(v, &cfg->drain_timeout_ms, why);
+	case GK_METRICS_PEER_LIMIT:
+		if (parse_uint(v, 0, 1000, &n, why) == -1)
+			return *why = "expected a number from 0 to 1000", -1;
+		cfg->metrics_peer_limit = (unsigned)n;
+		return 0;
+	case GK_READYZ_UPSTREAM:
+		return parse_bool(v, &cfg->readyz_upstream, why);
 	case GK_COUNT:
 		break;
 	}

@@ -71,7 +71,7 @@ struct route_config {
 /* Keys only [global] can set; the order indexes config.global_line[]. */
 enum global_key {
 	GK_WORKERS, GK_LOG_LEVEL, GK_AUDIT_LOG, GK_ADMIN_LISTEN, GK_USER,
-	GK_DRAIN_TIMEOUT, GK_COUNT
+	GK_DRAIN_TIMEOUT, GK_METRICS_PEER_LIMIT, GK_READYZ_UPSTREAM, GK_COUNT
 };
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
@@ -87,6 +87,8 @@ struct config {
 	struct addr admin_listen;
 	char *user;			/* drop privileges to; NULL = stay */
 	uint32_t drain_timeout_ms;
+	unsigned metrics_peer_limit;	/* per-identity series per route; 0 = off */
+	bool readyz_upstream;		/* /readyz also connects to upstreams */
 	int global_line[GK_COUNT];	/* where each global key was set */
 
 	struct route_config defaults;	/* [global]'s TLS defaults */

@@ -28,13 +28,20 @@ static void on_timer(evutil_socket_t fd, short what, void *arg);
 static int handshake_start(struct conn *c);
 static int upstream_connect(struct conn *c);
 
-uint64_t
-conn_now_ms(const struct conn *c)
+/* Microseconds on the worker's cached clock (no syscall). */
+static uint64_t
+now_us(const struct conn *c)
 {
 	struct timeval tv;
 
 	event_base_gettimeofday_cached(c->r->w->base, &tv);
-	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+}
+
+uint64_t
+conn_now_ms(const struct conn *c)
+{
+	return now_us(c) / 1000;
 }
 
 static void
@@ -112,7 +119,8 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 	w->nconns++;
 	counter_add(&r->stats.conns_total, 1);
 	counter_add(&r->stats.conns_open, 1);
-	c->started_ms = c->phase_ms = conn_now_ms(c);
+	c->phase_us = now_us(c);
+	c->started_ms = c->phase_us / 1000;
 	sock_format(sa, salen, c->peer, sizeof(c->peer));
 	sock_nodelay(fd);
 	if (c->server)
@@ -135,13 +143,15 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 static void
 handshake_done(struct conn *c)
 {
-	uint64_t now = conn_now_ms(c);
+	uint64_t now = now_us(c);
 
-	histogram_observe(&c->r->stats.handshake, (now - c->phase_ms) * 1000);
+	histogram_observe(&c->r->stats.handshake, now - c->phase_us);
+	if ((c->pstat = peer_stats_get(&c->r->peers, tls_conn_peer_id(c->tls))) != NULL)
+		counter_add(&c->pstat->conns, 1);
 	log_debug("conn=%llu route=%s event=handshake_ok peer=%s tls=%s cipher=%s",
 	    (unsigned long long)c->id, c->r->rc->name, c->peer,
 	    tls_conn_version(c->tls), tls_conn_cipher(c->tls));
-	c->phase_ms = now;
+	c->phase_us = now;
 }
 
 /* Returns 0, or -1 when c was freed. */
@@ -188,7 +198,7 @@ handshake_start(struct conn *c)
 		return -1;
 	}
 	c->state = CS_HANDSHAKE;
-	c->phase_ms = conn_now_ms(c);
+	c->phase_us = now_us(c);
 	arm_timer(c, r->rc->handshake_timeout_ms);
 	return handshake_step(c);
 }
@@ -246,9 +256,9 @@ upstream_connected(struct conn *c)
 
 	if (err != 0)
 		return upstream_failed(c, err);
-	now = conn_now_ms(c);
-	histogram_observe(&c->r->stats.connect, (now - c->phase_ms) * 1000);
-	c->phase_ms = now;
+	now = now_us(c);
+	histogram_observe(&c->r->stats.connect, now - c->phase_us);
+	c->phase_us = now;
 	sock_nodelay(fd);
 	wait_for(c, 0);
 	if (c->server)
@@ -294,7 +304,7 @@ upstream_connect(struct conn *c)
 	struct evutil_addrinfo hints;
 	char port[8];
 
-	c->phase_ms = conn_now_ms(c);
+	c->phase_us = now_us(c);
 	arm_timer(c, c->r->rc->connect_timeout_ms);
 	if (rs->upstream_static)
 		return connect_to(c, &rs->upstream);
@@ -425,6 +435,10 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 	    &c->ev_plain_wr };
 
 	log_close(c, reason, detail);
+	if (c->pstat != NULL) {
+		counter_add(&c->pstat->bytes_in, c->server ? c->down.bytes : c->up.bytes);
+		counter_add(&c->pstat->bytes_out, c->server ? c->up.bytes : c->down.bytes);
+	}
 	/* A peer with a live session learns of the end by close_notify, not
 	 * by a bare FIN; best effort, never after a TLS error (rule 20). */
 	if (c->tls_ready && !c->up.shut && tls_conn_fail(c->tls) == TLS_FAIL_NONE)

@@ -25,6 +25,7 @@
 
 struct event;
 struct evdns_getaddrinfo_request;
+struct peer_stat;
 struct tls_conn;
 struct wroute;
 
@@ -60,6 +61,7 @@ struct conn {
 	struct tls_conn *tls;
 	bool tls_ready;			/* handshake done */
 	unsigned tls_gen;		/* the route's tls_gen when TLS began */
+	struct peer_stat *pstat;	/* per-identity counters, or NULL */
 	struct event *ev_tls_rd, *ev_tls_wr, *ev_plain_rd, *ev_plain_wr;
 	unsigned events_on;		/* WANT_* bits whose event is added */
 	struct event *timer;
@@ -70,7 +72,8 @@ struct conn {
 	struct sockname dns_result;
 	int dns_error;
 	struct dir up, down;
-	uint64_t started_ms, phase_ms;
+	uint64_t started_ms;
+	uint64_t phase_us;		/* start of the current phase */
 	char peer[SOCK_NAME_MAX];	/* the accepted side's address */
 };
 

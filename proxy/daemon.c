@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "proxy/admin.h"
 #include "proxy/daemon.h"
 #include "proxy/log.h"
 #include "proxy/reload.h"
@@ -238,6 +239,7 @@ static void
 daemon_free(struct daemon *d, unsigned ninit)
 {
 	reload_free(d);
+	admin_stop(d);
 	for (unsigned i = 0; i < ninit; i++)
 		worker_free(&d->workers[i]);
 	free(d->workers);
@@ -318,6 +320,11 @@ daemon_run(const char *config_path)
 	    on_worker_done, &d);
 	if (d.notify_ev == NULL || event_add(d.notify_ev, NULL) == -1)
 		goto out;
+	if (admin_start(&d, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s:%d: admin_listen: %s\n", d.cfg->path,
+		    d.cfg->global_line[GK_ADMIN_LISTEN], err);
+		goto out;
+	}
 	if (start_workers(&d, &ninit, err, sizeof(err)) == -1) {
 		log_error("event=start error=\"%s\"", err);
 		stop_workers(&d, WCMD_EXIT);

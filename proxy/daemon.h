@@ -14,6 +14,7 @@
 #include "proxy/sock.h"
 #include "tls/tls.h"
 
+struct admin;
 struct event;
 struct event_base;
 struct reload;
@@ -48,6 +49,7 @@ struct daemon {
 	int stopping;			/* 0 running, 1 draining, 2 exiting */
 	atomic_uint_fast64_t next_conn_id;
 	struct reload *reload;		/* rotation state (reload.c) */
+	struct admin *admin;		/* admin endpoint (admin.c) */
 	atomic_uint_fast64_t reloads_ok, reloads_failed;
 };
 

@@ -1,6 +1,9 @@
 /*
  * stats.c: histogram buckets and names for the counters in stats.h.
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "proxy/stats.h"
 
 const double stats_buckets[STATS_NBUCKETS] = {
@@ -33,4 +36,26 @@ refuse_reason_name(enum refuse_reason r)
 		[REFUSE_DRAINING] = "draining",
 	};
 	return (unsigned)r < REFUSE_COUNT ? names[r] : "?";
+}
+
+struct peer_stat *
+peer_stats_get(struct peer_stats *ps, const char *id)
+{
+	size_t n = atomic_load_explicit(&ps->n, memory_order_relaxed);
+	struct peer_stat *e;
+
+	if (ps->cap == 0 || id[0] == '\0')
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(ps->v[i].id, id, sizeof(ps->v[i].id) - 1) == 0)
+			return &ps->v[i];
+	if (n == ps->cap) {
+		counter_add(&ps->others, 1);
+		return NULL;
+	}
+	e = &ps->v[n];
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	/* Readers see the id before they see the entry. */
+	atomic_store_explicit(&ps->n, n + 1, memory_order_release);
+	return e;
 }

@@ -64,6 +64,28 @@ struct route_stats {
 	struct histogram connect;
 };
 
+/*
+ * Per-identity counters, bounded: the first `cap` identities a worker sees
+ * on a route get their own series; later ones are counted in `others`.
+ * Entries are written once, then published by a release store of n.
+ */
+#define PEER_STAT_ID_MAX 128
+
+struct peer_stat {
+	char id[PEER_STAT_ID_MAX];
+	counter_t conns, bytes_in, bytes_out;
+};
+
+struct peer_stats {
+	struct peer_stat *v;
+	size_t cap;
+	atomic_size_t n;
+	counter_t others;		/* connections from identities past cap */
+};
+
+/* The entry for id (adding it while there is room), or NULL. */
+struct peer_stat *peer_stats_get(struct peer_stats *ps, const char *id);
+
 /* Records one observation of us microseconds. */
 void histogram_observe(struct histogram *h, uint64_t us);
 

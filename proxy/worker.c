@@ -232,6 +232,13 @@ init_route(struct worker *w, struct wroute *r, struct route_state *rs,
 	r->listen_fd = rs->listen_fds[w->index];
 	rs->listen_fds[w->index] = -1;
 	bufpool_init(&r->pool, (size_t)r->rc->buffer_size, POOL_KEEP);
+	if (w->d->cfg->metrics_peer_limit > 0) {
+		r->peers.cap = w->d->cfg->metrics_peer_limit;
+		if ((r->peers.v = calloc(r->peers.cap, sizeof(*r->peers.v))) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
 	if ((r->tls = tls_ctx_new(rs->material, &terr)) == NULL) {
 		snprintf(err, errlen, "route [%s]: %s", r->rc->name, terr.msg);
 		return -1;
@@ -343,6 +350,7 @@ worker_free(struct worker *w)
 		struct wroute *r = &w->routes[i];
 		tls_ctx_unref(r->tls);
 		bufpool_drain(&r->pool);
+		free(r->peers.v);
 		if (r->listen_fd != -1)
 			close(r->listen_fd);
 	}

@@ -31,6 +31,7 @@ struct wroute {
 	unsigned tls_gen;		/* bumped at each swap */
 	struct bufpool pool;
 	struct route_stats stats;
+	struct peer_stats peers;	/* per-identity series (metrics_peer_limit) */
 	time_t refused_logged;		/* rate limit for refusal lines */
 	uint64_t refused_quiet;		/* refusals not logged since */
 };
