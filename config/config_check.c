@@ -4,6 +4,7 @@
  * clashing listen addresses, unreadable files).
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -200,6 +201,9 @@ config_check(struct loader *L)
 	for (enum route_key k = RK_CERT; k <= RK_KEY_PASSWORD_FILE; k++)
 		if (d->line[k] != 0)
 			check_readable(L, d, k);
+	if (cfg->user != NULL && getpwnam(cfg->user) == NULL)
+		loader_error(L, cfg->global_line[GK_USER], "user: no such user '%s'",
+		    cfg->user);
 
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct route_config *r = &cfg->routes[i];

@@ -8,11 +8,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -194,6 +196,51 @@ setup_route(struct daemon *d, size_t i, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * user = NAME: after every socket is bound and every file opened, become
+ * NAME for good (groups too), and forbid regaining privileges.  Reloads then
+ * read files as NAME: keys must be readable, and owned, by it.
+ */
+static int
+drop_privileges(struct daemon *d, char *err, size_t errlen)
+{
+	const char *name = d->cfg->user;
+	struct passwd *pw;
+
+	if (name == NULL)
+		return 0;
+	if ((pw = getpwnam(name)) == NULL) {
+		snprintf(err, errlen, "user: no such user '%s'", name);
+		return -1;
+	}
+	if (geteuid() == pw->pw_uid)
+		return 0;
+	if (geteuid() != 0) {
+		snprintf(err, errlen, "user: switching to '%s' needs root", name);
+		return -1;
+	}
+	for (size_t i = 0; i < d->nroutes; i++) {
+		const struct route_config *rc = d->routes[i].rc;
+		/* So the socket file can be removed at exit. */
+		if (rc->listen.kind == ADDR_UNIX &&
+		    chown(rc->listen.path, pw->pw_uid, pw->pw_gid) == -1)
+			log_warn("route=%s event=chown path=%s", rc->name, rc->listen.path);
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		snprintf(err, errlen, "user: cannot become '%s': %s", name, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1) {
+		snprintf(err, errlen, "user: privileges could be regained after the switch");
+		return -1;
+	}
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	log_info("event=privileges_dropped user=%s uid=%u gid=%u", name,
+	    (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+	return 0;
+}
+
 static int
 setup_signals(struct daemon *d)
 {
@@ -323,6 +370,10 @@ daemon_run(const char *config_path)
 	if (admin_start(&d, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s:%d: admin_listen: %s\n", d.cfg->path,
 		    d.cfg->global_line[GK_ADMIN_LISTEN], err);
+		goto out;
+	}
+	if (drop_privileges(&d, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s:%d: %s\n", d.cfg->path, d.cfg->global_line[GK_USER], err);
 		goto out;
 	}
 	if (start_workers(&d, &ninit, err, sizeof(err)) == -1) {
