@@ -446,6 +446,16 @@ valid_route_name(const char *s)
 	return true;
 }
 
+/* Keys of a refused section go nowhere: a fresh throwaway route each time,
+ * so they are not mistaken for duplicates of another refused section's. */
+static void
+use_discard(struct loader *L)
+{
+	route_free_fields(&L->discard);
+	route_init_defaults(&L->discard);
+	L->cur = &L->discard;
+}
+
 /* A "[name]" line: starts a section, creating the route it names. */
 static void
 begin_section(struct loader *L, const char *name)
@@ -467,21 +477,21 @@ begin_section(struct loader *L, const char *name)
 	if (!valid_route_name(name)) {
 		loader_error(L, L->lineno, "bad section name [%s]: a route name "
 		    "is 1-63 letters, digits, '-', '_' or '.'", name);
-		L->cur = &L->discard;
+		use_discard(L);
 		return;
 	}
 	for (size_t i = 0; i < L->cfg->nroutes; i++) {
 		if (strcmp(L->cfg->routes[i].name, name) == 0) {
 			loader_error(L, L->lineno, "route [%s] appears twice "
 			    "(first at line %d)", name, L->cfg->routes[i].section_line);
-			L->cur = &L->discard;
+			use_discard(L);
 			return;
 		}
 	}
 	grown = realloc(L->cfg->routes, (L->cfg->nroutes + 1) * sizeof(*grown));
 	if (grown == NULL) {
 		loader_error(L, L->lineno, "out of memory");
-		L->cur = &L->discard;
+		use_discard(L);
 		return;
 	}
 	L->cfg->routes = grown;
@@ -521,24 +531,46 @@ read_line(char *str, int num, void *stream)
 	str[n] = '\n';
 	str[n + 1] = '\0';
 
+	/* Classify the line exactly as inih will, so both agree on it. */
 	for (p = L->linebuf; isspace((unsigned char)*p); p++)
 		;
+	if (*p == '\0' || *p == ';' || *p == '#')
+		return str;		/* blank or comment */
+	/*
+	 * Indented lines: a header or a "key = value" stays what it is (hand
+	 * inih the unindented text, or it would take it for a continuation);
+	 * anything else after a key continues that key's list.
+	 */
+	if (p > L->linebuf) {
+		if (*p != '[' && strchr(p, '=') == NULL && L->prev_key)
+			return str;	/* continues the previous key */
+		memmove(str, p, strlen(p) + 1);
+		strcat(str, "\n");
+	}
+	L->continuation = false;
 	if (*p == '[') {
 		const char *end = strchr(p, ']');
 		char name[128];
 		size_t len = end ? (size_t)(end - p - 1) : 0;
 
+		L->prev_key = false;
 		if (end == NULL || len >= sizeof(name)) {
 			loader_error(L, L->lineno, "malformed section header");
-			L->malformed_line = L->lineno;
+			L->syntax_line = L->syntax_line ? L->syntax_line : L->lineno;
 			L->in_section = true;
 			L->in_global = false;
-			L->cur = &L->discard;
+			use_discard(L);
 		} else {
 			memcpy(name, p + 1, len);
 			name[len] = '\0';
 			begin_section(L, name);
 		}
+	} else if (strpbrk(p, "=:") == NULL) {
+		loader_error(L, L->lineno, "syntax error: expected [section] or "
+		    "key = value");
+		L->syntax_line = L->syntax_line ? L->syntax_line : L->lineno;
+	} else {
+		L->prev_key = true;
 	}
 	return str;
 }
@@ -593,8 +625,9 @@ config_load(const char *path, FILE *errs)
 		goto fail;
 	}
 	rc = ini_parse_stream(read_line, &L, on_key, &L);
-	if (rc > 0 && rc != L.malformed_line)
-		loader_error(&L, rc, "syntax error (expected [section] or key = value)");
+	/* inih names only its first bad line; the reader reported each one. */
+	if (rc > 0 && rc != L.syntax_line)
+		loader_error(&L, rc, "syntax error: expected [section] or key = value");
 	else if (rc < 0)
 		loader_error(&L, 0, "read error");
 	fclose(L.in);

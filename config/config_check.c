@@ -176,9 +176,6 @@ check_route(struct loader *L, struct route_config *r, const bool *own)
 	}
 	if (r->key_password_file != NULL && r->key == NULL)
 		refuse_key(L, r, RK_KEY_PASSWORD_FILE, "needs 'key'");
-	if (r->line[RK_LISTEN] != 0 && r->listen.kind == ADDR_INET &&
-	    r->listen.port == 0)
-		loader_error(L, r->line[RK_LISTEN], "listen: port 0");
 
 	/* Files the route set itself; inherited ones were checked once. */
 	for (enum route_key k = RK_CERT; k <= RK_KEY_PASSWORD_FILE; k++)
@@ -220,13 +217,15 @@ config_check(struct loader *L)
 		check_route(L, r, own);
 		for (size_t j = 0; j < i; j++) {
 			const struct route_config *o = &cfg->routes[j];
-			if (r->line[RK_LISTEN] && o->line[RK_LISTEN] &&
+			/* A listen that failed to parse was reported already. */
+			if (r->listen.text[0] && o->listen.text[0] &&
 			    addr_clash(&r->listen, &o->listen))
 				loader_error(L, r->line[RK_LISTEN], "listen %s clashes "
 				    "with route [%s] (line %d)", r->listen.text,
 				    o->name, o->line[RK_LISTEN]);
 		}
-		if (cfg->admin_enabled && r->line[RK_LISTEN] &&
+		if (cfg->admin_enabled && r->listen.text[0] &&
+		    cfg->admin_listen.text[0] &&
 		    addr_clash(&r->listen, &cfg->admin_listen))
 			loader_error(L, r->line[RK_LISTEN], "listen %s clashes with "
 			    "admin_listen (line %d)", r->listen.text,

@@ -22,7 +22,8 @@ struct loader {
 	bool in_section;
 	bool in_global;
 	int global_line;	/* line of [global], 0 if none */
-	int malformed_line;
+	int syntax_line;	/* first line the reader found malformed */
+	bool prev_key;		/* a key line came since the section header */
 	struct route_config *cur;	/* section being filled */
 	struct route_config discard;	/* target for keys of a bad section */
 };

@@ -231,6 +231,13 @@ parse_addr(const char *s, bool allow_unix, struct addr *a, const char **why)
 			*why = "not a valid IPv6 address inside [ ]";
 			return -1;
 		}
+	} else if (strspn(a->host, "0123456789.") == hlen) {
+		/* All digits and dots: an IPv4 literal or a typo, never a name. */
+		struct in_addr a4;
+		if (inet_pton(AF_INET, a->host, &a4) != 1) {
+			*why = "not a valid IPv4 address";
+			return -1;
+		}
 	} else if (!valid_hostname(a->host)) {
 		*why = "not a valid host name or IPv4 address";
 		return -1;

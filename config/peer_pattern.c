@@ -27,8 +27,9 @@ stars_are_whole(const char *s, size_t len, char sep)
 
 /*
  * Matches value against pattern token by token, tokens split at sep.  A
- * pattern token "*" matches exactly one non-empty value token other than
- * "." and ".."; any other token must be equal (case-insensitively if asked).
+ * pattern token "*" matches exactly one non-empty value token of letters,
+ * digits, '.', '-' and '_', other than "." and ".."; any other token must be
+ * equal (case-insensitively if asked).
  */
 static bool
 match_tokens(const char *pat, size_t plen, const char *val, size_t vlen,
@@ -47,6 +48,12 @@ match_tokens(const char *pat, size_t plen, const char *val, size_t vlen,
 			if (vt == 0 || (vt == 1 && val[vi] == '.') ||
 			    (vt == 2 && val[vi] == '.' && val[vi + 1] == '.'))
 				return false;
+			/* A wildcard segment holds SPIFFE's characters only:
+			 * no percent-encoding to smuggle "..", '?' or '#'. */
+			for (size_t k = vi; k < ve; k++)
+				if (!isalnum((unsigned char)val[k]) && val[k] != '.' &&
+				    val[k] != '-' && val[k] != '_')
+					return false;
 		} else if (pt != vt ||
 		    (nocase ? strncasecmp(pat + pi, val + vi, pt) :
 		    memcmp(pat + pi, val + vi, pt)) != 0) {

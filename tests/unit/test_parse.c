@@ -331,6 +331,8 @@ test_addr_bad(void **state)
 
 	(void)state;
 	addr_bad("1.2.3.4", false);		/* missing port */
+	addr_bad("999.1.1.1:80", false);	/* digits and dots: must be IPv4 */
+	addr_bad("1.2.3:80", false);
 	addr_bad("localhost", false);
 	addr_bad("localhost:", false);
 	addr_bad("1.2.3.4:0", false);

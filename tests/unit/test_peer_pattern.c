@@ -185,6 +185,10 @@ test_match_uri(void **state)
 	/* ...and never a dot segment, which a resolver would collapse. */
 	assert_false(match(p, PEER_URI, "spiffe://td/ns/./sa/worker"));
 	assert_false(match(p, PEER_URI, "spiffe://td/ns/../sa/worker"));
+	/* '*' takes SPIFFE's segment characters only: no encoded dots, no '?'. */
+	assert_false(match(p, PEER_URI, "spiffe://td/ns/%2e%2e/sa/worker"));
+	assert_false(match(p, PEER_URI, "spiffe://td/ns/a?b/sa/worker"));
+	assert_true(match(p, PEER_URI, "spiffe://td/ns/a-b_c.d/sa/worker"));
 	assert_true(match(p, PEER_URI, "spiffe://td/ns/.../sa/worker"));
 	assert_true(match(p, PEER_URI, "spiffe://td/ns/.x/sa/worker"));
 	/* Literal segments are exact; nothing may follow or be missing. */
