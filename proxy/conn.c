@@ -111,6 +111,7 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 		return;
 	}
 	c->tls_fd = c->plain_fd = -1;
+	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->r = r;
 	c->id = atomic_fetch_add(&w->d->next_conn_id, 1) + 1;
 	c->server = r->rc->mode == MODE_SERVER;
@@ -416,14 +417,15 @@ log_close(struct conn *c, const char *reason, const char *detail)
 		log_safe(detail, strlen(detail), safe_detail, sizeof(safe_detail));
 	(lvl == LOG_LEVEL_INFO ? log_info : log_warnx)(
 	    "conn=%llu route=%s event=close peer=%s id=%s tls=%s cipher=%s "
-	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu path=userspace "
+	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s "
 	    "reason=%s%s%s%s",
 	    (unsigned long long)c->id, c->r->rc->name, c->peer,
 	    safe_id[0] ? safe_id : "-",
 	    c->tls_ready ? tls_conn_version(c->tls) : "-",
 	    c->tls_ready ? tls_conn_cipher(c->tls) : "-",
 	    (unsigned long long)in, (unsigned long long)out,
-	    (unsigned long long)(conn_now_ms(c) - c->started_ms), reason,
+	    (unsigned long long)(conn_now_ms(c) - c->started_ms),
+	    c->ktls ? "ktls" : "userspace", reason,
 	    detail ? " detail=\"" : "", detail ? safe_detail : "", detail ? "\"" : "");
 }
 

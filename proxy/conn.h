@@ -43,8 +43,10 @@ enum {
 
 /* One direction of the relay: a bounded buffer between two ends. */
 struct dir {
-	unsigned char *buf;	/* from the route's pool while holding bytes */
+	unsigned char *buf;	/* user space: from the route's pool while in use */
 	size_t off, len;	/* bytes [off, len) wait to be written */
+	int pipe[2];		/* kernel TLS: from the worker's pool while in use */
+	size_t in_pipe;		/* bytes in the pipe */
 	bool eof;		/* the source ended */
 	bool shut;		/* the destination's write side was shut */
 	unsigned wants;		/* WANT_* this direction waits for */
@@ -60,6 +62,7 @@ struct conn {
 	int tls_fd, plain_fd;
 	struct tls_conn *tls;
 	bool tls_ready;			/* handshake done */
+	bool ktls;			/* records in the kernel, bytes by splice() */
 	unsigned tls_gen;		/* the route's tls_gen when TLS began */
 	struct peer_stat *pstat;	/* per-identity counters, or NULL */
 	struct event *ev_tls_rd, *ev_tls_wr, *ev_plain_rd, *ev_plain_wr;

@@ -56,6 +56,8 @@ daemon_tls_params(const struct route_config *rc, struct tls_params *p)
 	p->client_auth = rc->client_auth == CLIENT_AUTH_REQUIRE ? TLS_AUTH_REQUIRE :
 	    rc->client_auth == CLIENT_AUTH_OPTIONAL ? TLS_AUTH_OPTIONAL : TLS_AUTH_NONE;
 	p->crl_stale_refuse = rc->crl_stale == CRL_STALE_REFUSE;
+	p->ktls = rc->ktls != KTLS_OFF;
+	p->ktls_required = rc->ktls == KTLS_ON;
 	p->peers = rc->mode == MODE_SERVER ? rc->allow_peers : rc->expect_peers;
 	p->npeers = rc->mode == MODE_SERVER ? rc->n_allow_peers : rc->n_expect_peers;
 }
@@ -185,6 +187,11 @@ setup_route(struct daemon *d, size_t i, char *err, size_t errlen)
 		rs->upstream_static = true;
 	}
 	rs->server_name = rc->server_name ? rc->server_name : rc->connect.host;
+	if (rc->ktls == KTLS_ON && !tls_ktls_available()) {
+		snprintf(err, errlen, "ktls = on, but this kernel offers no tls ULP "
+		    "(try 'modprobe tls', or set ktls = auto)");
+		return -1;
+	}
 	if ((rs->listen_fds = malloc(d->nworkers * sizeof(int))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -353,8 +360,9 @@ daemon_run(const char *config_path)
 		d.routes[i].material = materials[i];
 		materials[i] = NULL;
 		if (setup_route(&d, i, err, sizeof(err)) == -1) {
-			fprintf(stderr, "%s:%d: %s\n", d.cfg->path,
-			    d.cfg->routes[i].line[RK_LISTEN], err);
+			const struct route_config *rc = &d.cfg->routes[i];
+			fprintf(stderr, "%s:%d: %s\n", d.cfg->path, strstr(err, "ktls") ?
+			    rc->line[RK_KTLS] : rc->line[RK_LISTEN], err);
 			goto out;
 		}
 	}

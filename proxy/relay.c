@@ -1,5 +1,7 @@
 /*
- * relay.c: moving bytes between the plain and the TLS socket (see relay.h).
+ * relay.c: moving bytes between the plain and the TLS socket (see relay.h),
+ * in user space through mbedTLS, or, on kernel-TLS connections, through a
+ * pipe with splice() and no user-space copy at all.
  *
  * Syscalls per 16 KiB record, steady state: up, one send() per record plus a
  * quarter of a recv() (a 64 KiB buffer feeds four records); down, mbedTLS's
@@ -8,12 +10,15 @@
  * so a streaming connection makes no epoll_ctl calls.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/event.h>
 
 #include "proxy/conn.h"
+#include "proxy/log.h"
 #include "proxy/relay.h"
 #include "proxy/worker.h"
 #include "tls/tls.h"
@@ -51,6 +56,19 @@ fail_tls(struct conn *c)
 	else
 		snprintf(reason, sizeof(reason), "tls_error");
 	conn_free(c, reason, tls_conn_fail_detail(c->tls));
+	return -1;
+}
+
+/* A socket error on the TLS side of a kernel-TLS connection. */
+static int
+fail_tls_io(struct conn *c, int err)
+{
+	char reason[32];
+
+	snprintf(reason, sizeof(reason), "%s_%s", c->server ? "client" : "upstream",
+	    err == ECONNRESET || err == EPIPE ? "reset" : "error");
+	conn_free(c, err == EBADMSG ? "tls_error" : reason, err == EBADMSG ?
+	    "a record failed authentication" : strerror(err));
 	return -1;
 }
 
@@ -210,16 +228,161 @@ pump_down(struct conn *c)
 	return 0;
 }
 
+
+/* Largest batch one splice() moves into a pipe. */
+#define SPLICE_CHUNK (256 * 1024)
+
+/*
+ * A non-data record is next on the kernel-TLS socket (splice() said EINVAL):
+ * read it whole.  Returns 0 to go on, or -1 when c was freed.
+ */
+static int
+ktls_control(struct conn *c, struct dir *d)
+{
+	unsigned char rec[16384 + 256];
+	ssize_t n = tls_ktls_recv(c->tls, rec, sizeof(rec));
+	struct iovec iov = { rec, (size_t)n };
+
+	if (n == TLS_RETRY || n == TLS_WANT_READ)
+		return 0;
+	if (n == TLS_EOF) {
+		d->eof = true;
+		return 0;
+	}
+	if (n < 0)
+		return fail_tls(c);
+	/* Data after all: into the (empty) pipe, then on as usual. */
+	if (vmsplice(d->pipe[1], &iov, 1, 0) != n) {
+		conn_free(c, "internal_error", "vmsplice");
+		return -1;
+	}
+	d->in_pipe += (size_t)n;
+	return 0;
+}
+
+/*
+ * One direction of a kernel-TLS connection: src -> pipe -> dst with
+ * splice(); the kernel encrypts on the way into the TLS socket and decrypts
+ * on the way out of it.  Returns 0, or -1 when c was freed.
+ */
+static int
+pump_splice(struct conn *c, struct dir *d, bool up)
+{
+	struct pipepool *pool = &c->r->w->pipes;
+	int src = up ? c->plain_fd : c->tls_fd, dst = up ? c->tls_fd : c->plain_fd;
+	ssize_t n;
+
+	d->wants = 0;
+	for (;;) {
+		if (d->in_pipe > 0) {
+			n = splice(d->pipe[0], NULL, dst, NULL, d->in_pipe,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				d->in_pipe -= (size_t)n;
+				d->bytes += (uint64_t)n;
+				continue;
+			}
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && errno == EAGAIN) {
+				d->wants = up ? WANT_TLS_WR : WANT_PLAIN_WR;
+				break;
+			}
+			return up ? fail_tls_io(c, errno) : fail_plain(c, errno);
+		}
+		if (d->eof) {
+			if (d->shut)
+				break;
+			if (up) {
+				n = tls_conn_close_notify(c->tls);
+				if (n == TLS_WANT_WRITE) {
+					d->wants = WANT_TLS_WR;
+					break;
+				}
+				if (n != TLS_OK)
+					return fail_tls(c);
+				(void)shutdown(c->tls_fd, SHUT_WR);
+			} else {
+				(void)shutdown(c->plain_fd, SHUT_WR);
+			}
+			d->shut = true;
+			break;
+		}
+		if (d->pipe[0] == -1 && pipepool_get(pool, d->pipe) == -1) {
+			conn_free(c, "out_of_descriptors", strerror(errno));
+			return -1;
+		}
+		n = splice(src, NULL, d->pipe[1], NULL, SPLICE_CHUNK,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			d->in_pipe += (size_t)n;
+		} else if (n == 0) {
+			/* TCP EOF.  On the TLS side a clean end is close_notify,
+			 * which arrives as a control record instead. */
+			if (!up)
+				tls_conn_note_truncated(c->tls);
+			d->eof = true;
+		} else if (errno == EAGAIN) {
+			d->wants = up ? WANT_PLAIN_RD : WANT_TLS_RD;
+			break;
+		} else if (errno == EINVAL && !up) {
+			if (ktls_control(c, d) == -1)
+				return -1;
+		} else if (errno != EINTR) {
+			return up ? fail_plain(c, errno) : fail_tls_io(c, errno);
+		}
+	}
+	if (d->in_pipe == 0)
+		pipepool_put(pool, d->pipe, 1);
+	return 0;
+}
+
+/* Hands the session to kernel TLS when the route wants it and the kernel
+ * has it.  Returns 0 (whichever path was taken), or -1 when c was freed. */
+static int
+ktls_switch(struct conn *c)
+{
+	enum ktls_mode mode = c->r->rc->ktls;
+	const char *why;
+
+	if (mode == KTLS_OFF || !tls_ktls_available())
+		return 0;
+	/* Nothing changed yet if TX fails (a ChaCha20 suite, or a peer that
+	 * already sent its FIN, which the kernel's TLS layer refuses): the
+	 * connection goes on in user space, and says so. */
+	if (tls_ktls_start_tx(c->tls, &why) == -1) {
+		(mode == KTLS_ON ? log_warnx : log_debug)("conn=%llu route=%s "
+		    "event=ktls status=fallback path=userspace reason=\"%s\"",
+		    (unsigned long long)c->id, c->r->rc->name, why);
+		return 0;
+	}
+	/* TX is the kernel's now: from here on, failing means closing. */
+	if (tls_ktls_start_rx(c->tls, &why) == -1) {
+		conn_free(c, "ktls_failed", why);
+		return -1;
+	}
+	c->ktls = true;
+	counter_add(&c->r->stats.conns_ktls, 1);
+	return 0;
+}
+
 int
 relay_run(struct conn *c, unsigned fired)
 {
 	struct route_stats *st = &c->r->stats;
 	uint64_t up0 = c->up.bytes, down0 = c->down.bytes;
 
-	if ((c->up.wants & fired) && pump_up(c) == -1)
-		return -1;
-	if ((c->down.wants & fired) && pump_down(c) == -1)
-		return -1;
+	if (c->ktls) {
+		if ((c->up.wants & fired) && pump_splice(c, &c->up, true) == -1)
+			return -1;
+		if ((c->down.wants & fired) && pump_splice(c, &c->down, false) == -1)
+			return -1;
+	} else {
+		if ((c->up.wants & fired) && pump_up(c) == -1)
+			return -1;
+		if ((c->down.wants & fired) && pump_down(c) == -1)
+			return -1;
+	}
 	if (c->up.bytes != up0 || c->down.bytes != down0) {
 		/* "in" flows from the accepted side onward. */
 		uint64_t up = c->up.bytes - up0, down = c->down.bytes - down0;
@@ -239,6 +402,8 @@ relay_run(struct conn *c, unsigned fired)
 int
 relay_start(struct conn *c)
 {
+	if (ktls_switch(c) == -1)
+		return -1;
 	c->state = CS_RELAY;
 	c->last_active_ms = conn_now_ms(c);
 	if (c->idle_ms > 0) {
@@ -278,4 +443,7 @@ relay_release(struct conn *c)
 	bufpool_put(&c->r->pool, c->up.buf);
 	bufpool_put(&c->r->pool, c->down.buf);
 	c->up.buf = c->down.buf = NULL;
+	/* A pipe still holding bytes is closed, not reused. */
+	pipepool_put(&c->r->w->pipes, c->up.pipe, c->up.in_pipe == 0);
+	pipepool_put(&c->r->w->pipes, c->down.pipe, c->down.in_pipe == 0);
 }

@@ -269,7 +269,7 @@ worker_init(struct worker *w, struct daemon *d, unsigned index, char *err,
 		goto oom;
 	for (size_t i = 0; i < d->nroutes; i++)
 		w->routes[i].listen_fd = -1;
-	if ((w->base = event_base_new()) == NULL)
+	if ((w->base = event_base_new()) == NULL || pipepool_init(&w->pipes, POOL_KEEP) == -1)
 		goto oom;
 	if (pipe2(w->cmd_fd, O_NONBLOCK | O_CLOEXEC) == -1) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -356,6 +356,7 @@ worker_free(struct worker *w)
 	}
 	free(w->routes);
 	w->routes = NULL;
+	pipepool_drain(&w->pipes);
 	/* Commands that arrived too late still hold material references. */
 	if (w->cmd_fd[0] != -1) {
 		struct wcmd cmd;

@@ -14,6 +14,7 @@
 
 #include "proxy/bufpool.h"
 #include "proxy/daemon.h"
+#include "proxy/pipepool.h"
 #include "proxy/stats.h"
 
 struct conn;
@@ -47,6 +48,7 @@ struct worker {
 	struct event *cmd_ev;
 	struct wroute *routes;
 	size_t nroutes;
+	struct pipepool pipes;		/* for kernel-TLS connections */
 	TAILQ_HEAD(, conn) conns;
 	size_t nconns;
 	bool draining;

@@ -40,6 +40,7 @@ enum tls_result {
 	TLS_WANT_WRITE = -2,	/* wait for the fd to be writable, then retry */
 	TLS_EOF = -3,		/* the peer ended its direction */
 	TLS_ERR = -4,		/* fatal for this connection; see tls_conn_fail() */
+	TLS_RETRY = -5,		/* a non-data record was consumed: call again */
 };
 
 /* Why a connection failed: a fixed set, for logs and metrics. */
@@ -86,6 +87,8 @@ struct tls_params {
 	int min_version;		/* 12 or 13 */
 	enum tls_auth client_auth;	/* servers */
 	bool crl_stale_refuse;		/* refuse, rather than warn, past nextUpdate */
+	bool ktls;			/* prepare sessions for kernel TLS */
+	bool ktls_required;		/* offer only suites the kernel takes */
 	const struct peer_pattern *peers;	/* allow_peers / expect_peers */
 	size_t npeers;
 };
@@ -150,6 +153,10 @@ bool tls_conn_pending(const struct tls_conn *c);
 /* After TLS_EOF: true when the peer closed TCP without close_notify. */
 bool tls_conn_truncated(const struct tls_conn *c);
 
+/* Records that the TCP stream ended without close_notify (kernel TLS: the
+ * proxy sees the EOF itself). */
+void tls_conn_note_truncated(struct tls_conn *c);
+
 /* Why the connection failed, and a detail line for logs. */
 enum tls_fail tls_conn_fail(const struct tls_conn *c);
 const char *tls_conn_fail_detail(const struct tls_conn *c);
@@ -184,5 +191,32 @@ bool tls_ctx_take_crl_stale(struct tls_ctx *ctx);
 /* "TLSv1.3" and the ciphersuite name, once the handshake is done. */
 const char *tls_conn_version(const struct tls_conn *c);
 const char *tls_conn_cipher(const struct tls_conn *c);
+
+/*
+ * Kernel TLS.  After the handshake, tls_ktls_start_tx() and then
+ * tls_ktls_start_rx() (both, in that order; RX may wait, see below) hand the
+ * record keys to the socket, so plain reads, writes and splice() on the fd
+ * carry application data and the kernel does the crypto.  Once both are in
+ * the kernel, mbedTLS's session is freed; tls_conn_close_notify() and
+ * tls_ktls_recv() keep working, tls_conn_read()/write() must not be called.
+ * Needs a context built with tls_params.ktls.  Each returns 0, or -1 with a
+ * reason in *why: after a failed start_tx nothing changed (the session can go
+ * on in user space); after a failed start_rx the connection must be closed.
+ */
+bool tls_ktls_available(void);			/* probes once, thread-safe */
+int tls_ktls_start_tx(struct tls_conn *c, const char **why);
+int tls_ktls_start_rx(struct tls_conn *c, const char **why);
+
+/* Whether RX can switch now: nothing received waits inside mbedTLS. */
+bool tls_ktls_rx_ready(const struct tls_conn *c);
+
+/*
+ * After start_rx, when splice() from the fd fails with EINVAL (a non-data
+ * record is next): reads one record into buf.  Returns data bytes (> 0),
+ * TLS_RETRY (a NewSessionTicket was dropped), TLS_EOF (close_notify, or TCP
+ * EOF: see tls_conn_truncated), TLS_WANT_READ, or TLS_ERR (a fatal alert, a
+ * KeyUpdate, anything else unexpected; reason in tls_conn_fail()).
+ */
+ssize_t tls_ktls_recv(struct tls_conn *c, void *buf, size_t len);
 
 #endif /* MTLSD_TLS_TLS_H */

@@ -72,6 +72,8 @@ tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name)
 		goto fail;
 	mbedtls_ssl_set_verify(&c->ssl, tls_peer_verify, c);
 	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+	if (ctx->want_ktls && tls_ktls_watch(c) == -1)
+		goto fail;
 	return c;
 fail:
 	tls_conn_free(c);
@@ -83,7 +85,10 @@ tls_conn_free(struct tls_conn *c)
 {
 	if (c == NULL)
 		return;
-	mbedtls_ssl_free(&c->ssl);
+	tls_ktls_forget(c);
+	if (!c->ssl_freed)
+		mbedtls_ssl_free(&c->ssl);
+	free(c->peer_der);
 	tls_ctx_unref(c->ctx);
 	free(c);
 }
@@ -166,7 +171,12 @@ tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 int
 tls_conn_close_notify(struct tls_conn *c)
 {
-	int ret = mbedtls_ssl_close_notify(&c->ssl);
+	int ret;
+
+	if (c->ktls_tx)
+		return tls_ktls_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
+		    MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
+	ret = mbedtls_ssl_close_notify(&c->ssl);
 
 	if (ret == 0)
 		return TLS_OK;
@@ -180,6 +190,8 @@ tls_conn_close_notify(struct tls_conn *c)
 bool
 tls_conn_pending(const struct tls_conn *c)
 {
+	if (c->ssl_freed)
+		return false;
 	return mbedtls_ssl_get_bytes_avail(&c->ssl) > 0 ||
 	    mbedtls_ssl_check_pending(&c->ssl);
 }
@@ -188,6 +200,12 @@ bool
 tls_conn_truncated(const struct tls_conn *c)
 {
 	return c->truncated;
+}
+
+void
+tls_conn_note_truncated(struct tls_conn *c)
+{
+	c->truncated = true;
 }
 
 enum tls_fail
@@ -211,13 +229,13 @@ tls_conn_peer_id(const struct tls_conn *c)
 const char *
 tls_conn_version(const struct tls_conn *c)
 {
-	return mbedtls_ssl_get_version(&c->ssl);
+	return c->ssl_freed ? c->version : mbedtls_ssl_get_version(&c->ssl);
 }
 
 const char *
 tls_conn_cipher(const struct tls_conn *c)
 {
-	const char *s = mbedtls_ssl_get_ciphersuite(&c->ssl);
+	const char *s = c->ssl_freed ? c->cipher : mbedtls_ssl_get_ciphersuite(&c->ssl);
 
 	return s ? s : "-";
 }

@@ -35,6 +35,18 @@ static const int ciphersuites[] = {
 	0
 };
 
+/* ktls = on: the same without ChaCha20-Poly1305, which the kernel's TLS
+ * offload here does not take. */
+static const int ciphersuites_ktls[] = {
+	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+	MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	0
+};
+
 void
 tls_error_set(struct tls_error *err, enum tls_file file, int ret,
     const char *fmt, ...)
@@ -171,6 +183,7 @@ tls_ctx_new(const struct tls_material *m, struct tls_error *err)
 	ctx->refs = 1;
 	ctx->role = m->role;
 	ctx->crl_stale_refuse = m->crl_stale_refuse;
+	ctx->want_ktls = m->want_ktls;
 	mbedtls_ssl_config_init(&ctx->conf);
 	mbedtls_x509_crt_init(&ctx->own_chain);
 	mbedtls_pk_init(&ctx->own_key);
@@ -205,7 +218,8 @@ tls_ctx_new(const struct tls_material *m, struct tls_error *err)
 	mbedtls_ssl_conf_min_tls_version(&ctx->conf, m->min_version == 12 ?
 	    MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3);
 	mbedtls_ssl_conf_max_tls_version(&ctx->conf, MBEDTLS_SSL_VERSION_TLS1_3);
-	mbedtls_ssl_conf_ciphersuites(&ctx->conf, ciphersuites);
+	mbedtls_ssl_conf_ciphersuites(&ctx->conf, m->ktls_required ?
+	    ciphersuites_ktls : ciphersuites);
 	mbedtls_ssl_conf_authmode(&ctx->conf, authmode(m));
 	mbedtls_ssl_conf_renegotiation(&ctx->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
 #if defined(MBEDTLS_SSL_SESSION_TICKETS)

@@ -30,6 +30,8 @@ struct tls_material {
 	int min_version;
 	enum tls_auth client_auth;
 	bool crl_stale_refuse;
+	bool want_ktls;
+	bool ktls_required;
 	struct peer_pattern *peers;
 	size_t npeers;
 	time_t not_after;		/* own certificate's */
@@ -47,12 +49,15 @@ struct tls_ctx {
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	bool crl_stale_refuse;
+	bool want_ktls;			/* export keys for a kernel-TLS switch */
 	bool crl_stale_seen;		/* a session used a stale CRL */
 	struct peer_pattern *peers;	/* owned copy */
 	size_t npeers;
 };
 
 #define TLS_PEER_ID_MAX 256
+
+struct tls_ktls_keys;
 
 struct tls_conn {
 	struct tls_ctx *ctx;
@@ -65,7 +70,25 @@ struct tls_conn {
 	bool crl_stale;			/* a CRL past nextUpdate was used */
 	char peer_id[TLS_PEER_ID_MAX];
 	char detail[160];
+	/* kernel TLS (tls_ktls.c) */
+	struct tls_ktls_keys *keys;	/* secrets until the switch */
+	bool ktls_tx, ktls_rx;
+	bool ssl_freed;			/* mbedTLS's session is gone */
+	uint64_t tx_seq, rx_seq;	/* record numbers at the switch */
+	unsigned tickets_dropped;
+	char version[16], cipher[64];	/* kept when ssl is freed */
+	unsigned char *peer_der;	/* the peer's certificate, ditto */
+	size_t peer_der_len;
 };
+
+/* tls_ktls.c: capture the traffic secrets during the handshake. */
+int tls_ktls_watch(struct tls_conn *c);
+
+/* tls_ktls.c: wipe and free the captured secrets. */
+void tls_ktls_forget(struct tls_conn *c);
+
+/* tls_ktls.c: one alert record through kernel TLS. */
+int tls_ktls_send_alert(struct tls_conn *c, unsigned char level, unsigned char desc);
 
 /* tls_peer.c: the verify callback installed on every session. */
 int tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags);

@@ -195,6 +195,8 @@ tls_material_load(const struct tls_params *p, struct tls_error *err)
 	m->min_version = p->min_version;
 	m->client_auth = p->client_auth;
 	m->crl_stale_refuse = p->crl_stale_refuse;
+	m->want_ktls = p->ktls;
+	m->ktls_required = p->ktls_required;
 	if (p->npeers > 0) {
 		if ((m->peers = malloc(p->npeers * sizeof(*m->peers))) == NULL) {
 			tls_error_set(err, TLS_FILE_NONE, 0, "out of memory");
@@ -317,6 +319,7 @@ tls_material_equal(const struct tls_material *a, const struct tls_material *b)
 	return a->role == b->role && a->min_version == b->min_version &&
 	    a->client_auth == b->client_auth &&
 	    a->crl_stale_refuse == b->crl_stale_refuse &&
+	    a->want_ktls == b->want_ktls && a->ktls_required == b->ktls_required &&
 	    blob_equal(&a->cert, &b->cert) && blob_equal(&a->key, &b->key) &&
 	    blob_equal(&a->ca, &b->ca) && blob_equal(&a->crl, &b->crl) &&
 	    (a->password == NULL) == (b->password == NULL) &&

@@ -189,29 +189,46 @@ reverify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	return 0;
 }
 
+/* The peer's chain: from mbedTLS's session, or, once kernel TLS freed
+ * that, parsed again from the leaf kept at the switch. */
+static mbedtls_x509_crt *
+peer_chain(struct tls_conn *c, mbedtls_x509_crt *scratch)
+{
+	if (!c->ssl_freed)
+		return (mbedtls_x509_crt *)mbedtls_ssl_get_peer_cert(&c->ssl);
+	if (c->peer_der == NULL ||
+	    mbedtls_x509_crt_parse_der(scratch, c->peer_der, c->peer_der_len) != 0)
+		return NULL;
+	return scratch;
+}
+
 int
 tls_conn_reverify(struct tls_conn *c, struct tls_ctx *ctx)
 {
-	mbedtls_x509_crt *chain = (mbedtls_x509_crt *)mbedtls_ssl_get_peer_cert(&c->ssl);
+	mbedtls_x509_crt scratch;
+	mbedtls_x509_crt *chain;
 	struct reverify rv = { .ctx = ctx };
 	uint32_t flags = 0;
+	unsigned char alert;
+	int authmode = ctx->conf.MBEDTLS_PRIVATE(authmode);
 
-	if (chain == NULL) {
+	if (ctx->role == TLS_ROLE_SERVER && authmode == MBEDTLS_SSL_VERIFY_NONE)
+		return 0;
+	mbedtls_x509_crt_init(&scratch);
+	if ((chain = peer_chain(c, &scratch)) == NULL) {
+		mbedtls_x509_crt_free(&scratch);
 		/* No certificate: fine only where none is required. */
-		if (ctx->role == TLS_ROLE_SERVER &&
-		    ctx->conf.MBEDTLS_PRIVATE(authmode) != MBEDTLS_SSL_VERIFY_REQUIRED)
+		if (ctx->role == TLS_ROLE_SERVER && authmode != MBEDTLS_SSL_VERIFY_REQUIRED)
 			return 0;
 		c->fail = TLS_FAIL_NO_CERT;
 		snprintf(c->detail, sizeof(c->detail), "no certificate to re-check");
 		return -1;
 	}
-	if (ctx->role == TLS_ROLE_SERVER &&
-	    ctx->conf.MBEDTLS_PRIVATE(authmode) == MBEDTLS_SSL_VERIFY_NONE)
-		return 0;
-	(void)mbedtls_x509_crt_verify_with_profile(chain, (mbedtls_x509_crt *)&ctx->ca,
-	    ctx->crl.version != 0 ? (mbedtls_x509_crl *)&ctx->crl : NULL,
+	(void)mbedtls_x509_crt_verify_with_profile(chain, &ctx->ca,
+	    ctx->crl.version != 0 ? &ctx->crl : NULL,
 	    &mbedtls_x509_crt_profile_default, c->server_name, &flags,
 	    reverify_cb, &rv);
+	mbedtls_x509_crt_free(&scratch);
 	if (flags == 0)
 		return 0;
 	c->fail = rv.denied ? TLS_FAIL_DENIED : classify_flags(flags);
@@ -221,11 +238,15 @@ tls_conn_reverify(struct tls_conn *c, struct tls_ctx *ctx)
 			*p = p[1] ? ';' : '\0';
 	/* Tell the peer why, with a fatal alert, rather than a bare close that
 	 * could pass for the end of the stream.  Best effort. */
-	(void)mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
-	    c->fail == TLS_FAIL_REVOKED ? MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED :
+	alert = c->fail == TLS_FAIL_REVOKED ? MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED :
 	    c->fail == TLS_FAIL_EXPIRED ? MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED :
 	    c->fail == TLS_FAIL_UNKNOWN_CA ? MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA :
-	    MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED);
+	    MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED;
+	if (c->ktls_tx)
+		(void)tls_ktls_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_FATAL, alert);
+	else
+		(void)mbedtls_ssl_send_alert_message(&c->ssl,
+		    MBEDTLS_SSL_ALERT_LEVEL_FATAL, alert);
 	return -1;
 }
 
