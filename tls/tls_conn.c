@@ -109,6 +109,18 @@ tls_conn_handshake(struct tls_conn *c)
 
 	switch (ret) {
 	case 0:
+		/* client_auth = optional: mbedTLS's VERIFY_OPTIONAL lets a
+		 * certificate that failed verification through.  Optional means
+		 * a certificate may be absent, never that a bad one will do. */
+		if (c->ctx->role == TLS_ROLE_SERVER &&
+		    mbedtls_ssl_get_peer_cert(&c->ssl) != NULL &&
+		    mbedtls_ssl_get_verify_result(&c->ssl) != 0) {
+			tls_peer_classify(c, MBEDTLS_ERR_X509_CERT_VERIFY_FAILED);
+			(void)mbedtls_ssl_send_alert_message(&c->ssl,
+			    MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+			    MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
+			return TLS_ERR;
+		}
 		/* A session without a certificate has no identity; the verify
 		 * callback filled peer_id when there was one. */
 		return TLS_OK;
@@ -116,6 +128,17 @@ tls_conn_handshake(struct tls_conn *c)
 		return TLS_WANT_READ;
 	case MBEDTLS_ERR_SSL_WANT_WRITE:
 		return TLS_WANT_WRITE;
+	case MBEDTLS_ERR_SSL_INVALID_MAC:
+		/* mbedTLS sends its refusal alert under keys the other side
+		 * does not use yet, so here a refusal arrives as a record that
+		 * fails to decrypt (Mbed-TLS/mbedtls#10877). */
+		if (c->fail == TLS_FAIL_NONE) {
+			c->fail = TLS_FAIL_PEER_ALERT;
+			snprintf(c->detail, sizeof(c->detail), "the peer ended the "
+			    "handshake (its alert could not be decrypted: likely a "
+			    "refusal of our certificate)");
+		}
+		return TLS_ERR;
 	default:
 		return fail(c, ret);
 	}

@@ -9,7 +9,7 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${MTLSD_BUILD:-$TOP/build}
 MTLSD="$BUILD/mtlsd"
 PEER="python3 $TOP/tests/e2e/peer.py"
-T=$(mktemp -d /tmp/mtlsd-e2e.XXXXXX)
+T=$(mktemp -d "${TMPDIR:-/tmp}/mtlsd-e2e.XXXXXX")
 N=0
 FAILS=0
 declare -A PID_OF=()
@@ -45,8 +45,14 @@ finish() {
 	exit $?
 }
 
-# free_ports N: prints N distinct free TCP ports on 127.0.0.1.
+# free_ports N: prints N distinct free TCP ports on 127.0.0.1.  Inside
+# user-mode Linux (its own network, nothing else listening) they are fixed,
+# which saves a slow interpreter start there.
 free_ports() {
+	if [ -n "${MTLSD_IN_UML:-}" ]; then
+		seq -s ' ' 20001 $((20000 + $1))
+		return
+	fi
 	python3 - "$1" <<'EOF'
 import socket, sys
 socks = []
@@ -123,8 +129,14 @@ stop_mtlsd() {
 
 # make_pki: a CA and certificates under $T/pki, and a foreign CA's under
 # $T/foreign.  server: dns:localhost, ip:127.0.0.1; client: a SPIFFE URI.
+# With MTLSD_PKI_CACHE set, a PKI already there is copied instead (the
+# kernel-TLS suite makes it on the host, where processes start fast).
 make_pki() {
 	local m="$MTLSD certs"
+	if [ -n "${MTLSD_PKI_CACHE:-}" ] && [ -f "$MTLSD_PKI_CACHE/pki/ca.crt" ]; then
+		cp -a "$MTLSD_PKI_CACHE/pki" "$MTLSD_PKI_CACHE/foreign" "$T/"
+		return
+	fi
 	{
 		$m init-ca --dir "$T/pki" --name "mtlsd test CA" &&
 		$m issue --dir "$T/pki" --name server \
@@ -136,7 +148,13 @@ make_pki() {
 		$m init-ca --dir "$T/foreign" --name "foreign CA" &&
 		$m issue --dir "$T/foreign" --name client --san uri:spiffe://test/client
 	} > "$T/pki.log" 2>&1 || { note "PKI setup failed:"; sed 's/^/#   /' "$T/pki.log"; return 1; }
+	if [ -n "${MTLSD_PKI_CACHE:-}" ]; then
+		mkdir -p "$MTLSD_PKI_CACHE" && cp -a "$T/pki" "$T/foreign" "$MTLSD_PKI_CACHE/"
+	fi
 }
+
+# port_open PORT: whether 127.0.0.1:PORT accepts (bash's /dev/tcp, no exec).
+port_open() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # conf NAME <<EOF ... EOF: writes $T/NAME.ini from stdin.
 conf() { cat > "$T/$1.ini"; }

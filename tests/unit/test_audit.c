@@ -1,0 +1,1355 @@
+/*
+ * test_audit.c: proxy/audit.c, the JSON-lines audit trail.
+ *
+ * The heart is that every line is valid JSON whatever bytes a peer puts in
+ * its certificate, so besides exact expected lines every file the tests
+ * write is read back by Python's json module (tests/unit/... writes a small
+ * checker into the temp dir): strict UTF-8, one object per line, keys in the
+ * documented order, no raw control characters, and each peer_id decoding to
+ * exactly what Python's bytes.decode("utf-8", "replace") makes of the input.
+ * Then the buffer: nothing written before a flush, flushes when full,
+ * EAGAIN and short writes kept, hard errors counted, logrotate's rename and
+ * reopen, and two threads sharing one sink.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxy/audit.h"
+
+/* 2026-11-29T07:24:31.955Z */
+static const struct timespec fixed_ts = { 1795937071, 955000000 };
+#define TS_PREFIX "{\"ts\":\"2026-11-29T07:24:31.955Z\""
+#define ELLIPSIS "\xe2\x80\xa6"
+
+/*
+ * The checker.  argv: FILE EXPECTED_LINES [HEXFILE].  HEXFILE has one line a
+ * record: the peer_id's input bytes in hex, whose replace-decoding must
+ * equal the decoded peer_id; "P:" before the hex means the value was
+ * shortened: it ends in U+2026 and what precedes is a prefix of that.
+ */
+static const char checker[] =
+"import json, sys\n"
+"ORDER = ['ts','event','conn','route','peer_addr','peer_id','tls_version',\n"
+"         'cipher','bytes_in','bytes_out','duration_ms','reason','detail',\n"
+"         'path','truncated']\n"
+"def raw_forbidden(c):\n"
+"    o = ord(c)\n"
+"    return (o < 0x20 or o == 0x7f or 0x80 <= o <= 0x9f or o in (0x200e, 0x200f)\n"
+"            or 0x2028 <= o <= 0x202e or 0x2066 <= o <= 0x2069)\n"
+"data = open(sys.argv[1], 'rb').read()\n"
+"text = data.decode('utf-8')\n"
+"assert text == '' or text.endswith('\\n'), 'last line unterminated'\n"
+"lines = text.split('\\n')[:-1]\n"
+"hexes = None\n"
+"if len(sys.argv) > 3:\n"
+"    hexes = open(sys.argv[3]).read().split('\\n')[:-1]\n"
+"    assert len(hexes) == len(lines), '%d lines, %d expectations' % (len(lines), len(hexes))\n"
+"for i, line in enumerate(lines):\n"
+"    for c in line:\n"
+"        assert not raw_forbidden(c), 'line %d: raw U+%04X' % (i + 1, ord(c))\n"
+"    obj = json.loads(line)\n"
+"    assert isinstance(obj, dict)\n"
+"    keys = list(obj)\n"
+"    assert keys == [k for k in ORDER if k in obj], 'line %d: order %r' % (i + 1, keys)\n"
+"    assert keys[:2] == ['ts', 'event'], 'line %d: starts %r' % (i + 1, keys)\n"
+"    for k in ('conn', 'bytes_in', 'bytes_out', 'duration_ms'):\n"
+"        assert k not in obj or type(obj[k]) is int, k\n"
+"    if hexes is not None:\n"
+"        h = hexes[i]\n"
+"        if h.startswith('P:'):\n"
+"            want = bytes.fromhex(h[2:]).decode('utf-8', 'replace')\n"
+"            got = obj['peer_id']\n"
+"            assert got.endswith('\\u2026') and want.startswith(got[:-1]), 'line %d: %r' % (i + 1, got)\n"
+"            assert obj.get('truncated') is True\n"
+"        else:\n"
+"            want = bytes.fromhex(h).decode('utf-8', 'replace')\n"
+"            assert obj['peer_id'] == want, 'line %d: %r != %r' % (i + 1, obj['peer_id'], want)\n"
+"n = int(sys.argv[2])\n"
+"if n >= 0 and len(lines) != n:\n"
+"    sys.exit('%d lines, expected %d' % (len(lines), n))\n";
+
+struct fx {
+	char dir[64];
+	char path[128];		/* dir/audit.log */
+	char hexpath[128];	/* dir/expect.hex */
+	char checker[128];	/* dir/check.py */
+};
+
+static int
+setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	FILE *f;
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_audit.XXXXXX");
+	if (mkdtemp(fx->dir) == NULL)
+		return -1;
+	snprintf(fx->path, sizeof(fx->path), "%s/audit.log", fx->dir);
+	snprintf(fx->hexpath, sizeof(fx->hexpath), "%s/expect.hex", fx->dir);
+	snprintf(fx->checker, sizeof(fx->checker), "%s/check.py", fx->dir);
+	if ((f = fopen(fx->checker, "w")) == NULL)
+		return -1;
+	fputs(checker, f);
+	fclose(f);
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *fx = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(fx);
+	return 0;
+}
+
+/* The whole file, NUL-terminated; *len its size.  Fails the test if unreadable. */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		fail_msg("open %s: %s", path, strerror(errno));
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	if (len != NULL)
+		*len = (size_t)n;
+	return buf;
+}
+
+static size_t
+count_lines(const char *path)
+{
+	size_t len, n = 0;
+	char *buf = slurp(path, &len);
+
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\n';
+	free(buf);
+	return n;
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return -1;
+	return st.st_size;
+}
+
+/* Runs the Python checker on file; expect < 0: any number of lines. */
+static void
+check_json(const struct fx *fx, const char *file, long expect, bool with_hex)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "python3 '%s' '%s' %ld %s%s%s", fx->checker,
+	    file, expect, with_hex ? "'" : "", with_hex ? fx->hexpath : "",
+	    with_hex ? "'" : "");
+	if (system(cmd) != 0)
+		fail_msg("JSON check failed: %s", cmd);
+}
+
+static void
+hex_line(FILE *f, const char *prefix, const char *s, size_t len)
+{
+	fputs(prefix, f);
+	for (size_t i = 0; i < len; i++)
+		fprintf(f, "%02x", (unsigned char)s[i]);
+	fputc('\n', f);
+}
+
+/* A fully populated record. */
+static struct audit_record
+full_record(void)
+{
+	static const char id[] = "spiffe://train.example/worker/7";
+
+	return (struct audit_record){
+		.event = AUDIT_CLOSE, .conn = 42, .route = "api",
+		.peer_addr = "10.0.0.7:51234", .peer_id = id,
+		.peer_id_len = sizeof(id) - 1, .tls_version = "TLSv1.3",
+		.cipher = "TLS1-3-AES-128-GCM-SHA256", .has_counts = true,
+		.bytes_in = 1200, .bytes_out = 5600, .duration_ms = 3021,
+		.reason = "eof", .detail = "peer closed", .path = "ktls",
+	};
+}
+
+#define FULL_LINE TS_PREFIX ",\"event\":\"close\",\"conn\":42,\"route\":\"api\"," \
+	"\"peer_addr\":\"10.0.0.7:51234\",\"peer_id\":\"spiffe://train.example/worker/7\"," \
+	"\"tls_version\":\"TLSv1.3\",\"cipher\":\"TLS1-3-AES-128-GCM-SHA256\"," \
+	"\"bytes_in\":1200,\"bytes_out\":5600,\"duration_ms\":3021," \
+	"\"reason\":\"eof\",\"detail\":\"peer closed\",\"path\":\"ktls\"}\n"
+
+static void
+expect_line(const struct audit_record *r, const char *want)
+{
+	char line[16384];
+	bool cut = true;
+	size_t n = audit_format(line, sizeof(line), r, &fixed_ts, &cut);
+
+	line[n] = '\0';
+	assert_string_equal(line, want);
+	assert_int_equal(n, strlen(want));
+	assert_false(cut);
+}
+
+static void
+test_exact_line(void **state)
+{
+	struct audit_record r = full_record();
+
+	(void)state;
+	expect_line(&r, FULL_LINE);
+}
+
+static void
+test_each_event(void **state)
+{
+	struct audit_record r = { .event = AUDIT_ACCEPT, .conn = 7,
+		.route = "api", .peer_addr = "10.0.0.7:51234" };
+
+	(void)state;
+	expect_line(&r, TS_PREFIX ",\"event\":\"accept\",\"conn\":7,\"route\":\"api\","
+	    "\"peer_addr\":\"10.0.0.7:51234\"}\n");
+
+	r.event = AUDIT_HANDSHAKE_OK;
+	r.peer_id = "spiffe://x/y";
+	r.peer_id_len = 12;
+	r.tls_version = "TLSv1.3";
+	r.cipher = "TLS1-3-AES-256-GCM-SHA384";
+	r.path = "userspace";
+	expect_line(&r, TS_PREFIX ",\"event\":\"handshake_ok\",\"conn\":7,\"route\":\"api\","
+	    "\"peer_addr\":\"10.0.0.7:51234\",\"peer_id\":\"spiffe://x/y\","
+	    "\"tls_version\":\"TLSv1.3\",\"cipher\":\"TLS1-3-AES-256-GCM-SHA384\","
+	    "\"path\":\"userspace\"}\n");
+
+	r = (struct audit_record){ .event = AUDIT_HANDSHAKE_FAIL, .conn = 8,
+		.route = "api", .peer_addr = "10.0.0.8:4000", .reason = "bad_cert",
+		.detail = "certificate expired" };
+	expect_line(&r, TS_PREFIX ",\"event\":\"handshake_fail\",\"conn\":8,\"route\":\"api\","
+	    "\"peer_addr\":\"10.0.0.8:4000\",\"reason\":\"bad_cert\","
+	    "\"detail\":\"certificate expired\"}\n");
+
+	r = (struct audit_record){ .event = AUDIT_DENIED, .conn = 9,
+		.route = "api", .peer_addr = "10.0.0.9:4000", .peer_id = "cn:intruder",
+		.peer_id_len = 11, .reason = "peer_not_allowed" };
+	expect_line(&r, TS_PREFIX ",\"event\":\"denied\",\"conn\":9,\"route\":\"api\","
+	    "\"peer_addr\":\"10.0.0.9:4000\",\"peer_id\":\"cn:intruder\","
+	    "\"reason\":\"peer_not_allowed\"}\n");
+
+	/* No connection id: "conn" is left out, not null. */
+	r = (struct audit_record){ .event = AUDIT_REFUSED, .route = "api",
+		.peer_addr = "192.0.2.1:555", .reason = "max_connections" };
+	expect_line(&r, TS_PREFIX ",\"event\":\"refused\",\"route\":\"api\","
+	    "\"peer_addr\":\"192.0.2.1:555\",\"reason\":\"max_connections\"}\n");
+
+	r = (struct audit_record){ .event = AUDIT_CLOSE, .conn = UINT64_MAX,
+		.has_counts = true, .bytes_in = UINT64_MAX, .bytes_out = 0,
+		.duration_ms = 1 };
+	expect_line(&r, TS_PREFIX ",\"event\":\"close\",\"conn\":18446744073709551615,"
+	    "\"bytes_in\":18446744073709551615,\"bytes_out\":0,\"duration_ms\":1}\n");
+
+	assert_string_equal(audit_event_name(AUDIT_REFUSED), "refused");
+	assert_string_equal(audit_event_name((enum audit_event)99), "unknown");
+}
+
+static void
+test_field_order(void **state)
+{
+	static const char *const keys[] = { "\"ts\"", "\"event\"", "\"conn\"",
+		"\"route\"", "\"peer_addr\"", "\"peer_id\"", "\"tls_version\"",
+		"\"cipher\"", "\"bytes_in\"", "\"bytes_out\"", "\"duration_ms\"",
+		"\"reason\"", "\"detail\"", "\"path\"" };
+	struct fx *fx = *state;
+	struct audit_record r = full_record();
+	struct audit_sink s;
+	struct audit_buf b;
+	const char *prev = NULL;
+	char *text;
+
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_int_equal(audit_buf_init(&b, &s, 65536), 0);
+	audit_write(&b, &r);
+	audit_buf_free(&b);
+	audit_close(&s);
+
+	text = slurp(fx->path, NULL);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *p = strstr(text, keys[i]);
+
+		if (p == NULL)
+			fail_msg("%s missing", keys[i]);
+		if (prev != NULL && p <= prev)
+			fail_msg("%s out of order", keys[i]);
+		prev = p;
+	}
+	/* Same line as audit_format makes, but for the time. */
+	assert_int_equal(strlen(text), strlen(FULL_LINE));
+	assert_string_equal(text + strlen(TS_PREFIX), FULL_LINE + strlen(TS_PREFIX));
+	free(text);
+	check_json(fx, fx->path, 1, false);
+}
+
+static void
+test_omitted_fields(void **state)
+{
+	struct audit_record r = { .event = AUDIT_ACCEPT };
+
+	(void)state;
+	/* Nothing but the two fields always known. */
+	expect_line(&r, TS_PREFIX ",\"event\":\"accept\"}\n");
+
+	/* A length without a pointer is no peer_id; a pointer with 0 is "". */
+	r.peer_id_len = 5;
+	expect_line(&r, TS_PREFIX ",\"event\":\"accept\"}\n");
+	r.peer_id = "x";
+	r.peer_id_len = 0;
+	expect_line(&r, TS_PREFIX ",\"event\":\"accept\",\"peer_id\":\"\"}\n");
+
+	r = (struct audit_record){ .event = AUDIT_CLOSE, .conn = 3, .detail = "",
+		.path = "userspace" };
+	expect_line(&r, TS_PREFIX ",\"event\":\"close\",\"conn\":3,\"detail\":\"\","
+	    "\"path\":\"userspace\"}\n");
+}
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static void
+test_timestamp(void **state)
+{
+	struct fx *fx = *state;
+	struct audit_record r = { .event = AUDIT_ACCEPT, .conn = 1 };
+	struct audit_sink s;
+	struct audit_buf b;
+	struct tm tm = { 0 };
+	char *text, ts[25], line[256];
+	time_t before, after, t;
+	struct timespec edge;
+	size_t n;
+
+	before = time(NULL);
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_int_equal(audit_buf_init(&b, &s, AUDIT_BUF_MIN), 0);
+	audit_write(&b, &r);
+	audit_buf_free(&b);
+	audit_close(&s);
+	after = time(NULL);
+
+	text = slurp(fx->path, NULL);
+	assert_memory_equal(text, "{\"ts\":\"", 7);
+	memcpy(ts, text + 7, 24);
+	ts[24] = '\0';
+	assert_int_equal(text[7 + 24], '"');
+	free(text);
+	/* YYYY-MM-DDTHH:MM:SS.mmmZ */
+	for (int i = 0; i < 24; i++) {
+		switch (i) {
+		case 4: case 7:	assert_int_equal(ts[i], '-'); break;
+		case 10:	assert_int_equal(ts[i], 'T'); break;
+		case 13: case 16: assert_int_equal(ts[i], ':'); break;
+		case 19:	assert_int_equal(ts[i], '.'); break;
+		case 23:	assert_int_equal(ts[i], 'Z'); break;
+		default:
+			if (!is_digit(ts[i]))
+				fail_msg("ts %s: position %d not a digit", ts, i);
+		}
+	}
+	/* UTC and now. */
+	assert_non_null(strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm));
+	t = timegm(&tm);
+	assert_true(t >= before && t <= after);
+
+	edge = (struct timespec){ 0, 0 };
+	n = audit_format(line, sizeof(line), &r, &edge, NULL);
+	assert_true(n > 31);
+	assert_memory_equal(line, "{\"ts\":\"1970-01-01T00:00:00.000Z\"", 32);
+	edge = (struct timespec){ 951782400 + 86399, 999999999 };	/* leap day */
+	n = audit_format(line, sizeof(line), &r, &edge, NULL);
+	assert_true(n > 31);
+	assert_memory_equal(line, "{\"ts\":\"2000-02-29T23:59:59.999Z\"", 32);
+	edge = (struct timespec){ 1795937071, 1000000 };
+	n = audit_format(line, sizeof(line), &r, &edge, NULL);
+	assert_true(n > 31);
+	assert_memory_equal(line, "{\"ts\":\"2026-11-29T07:24:31.001Z\"", 32);
+}
+
+/* peer_id bytes in, the escaped JSON text expected between the quotes. */
+static void
+expect_peer_id(const char *in, size_t len, const char *want)
+{
+	struct audit_record r = { .event = AUDIT_ACCEPT, .peer_id = in,
+		.peer_id_len = len };
+	char exp[16384];
+
+	snprintf(exp, sizeof(exp), "%s,\"event\":\"accept\",\"peer_id\":\"%s\"}\n",
+	    TS_PREFIX, want);
+	expect_line(&r, exp);
+}
+
+#define PEER(lit, want) expect_peer_id((lit), sizeof(lit) - 1, (want))
+
+static void
+test_escaping(void **state)
+{
+	(void)state;
+	PEER("plain", "plain");
+	PEER("a\"b", "a\\\"b");
+	PEER("a\\b", "a\\\\b");
+	PEER("\"\\\"", "\\\"\\\\\\\"");
+	PEER("l1\nl2\r\n", "l1\\nl2\\r\\n");
+	PEER("\t\b\f", "\\t\\b\\f");
+	PEER("a\0b", "a\\u0000b");
+	PEER("\0\0", "\\u0000\\u0000");
+	PEER("\x01\x1f\x1b[31m", "\\u0001\\u001f\\u001b[31m");
+	PEER("del\x7f", "del\\u007f");
+	PEER("/ is fine", "/ is fine");
+
+	/* Valid UTF-8 passes through. */
+	PEER("caf\xc3\xa9", "caf\xc3\xa9");
+	PEER("\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac");
+	PEER("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80");
+	PEER("\xef\xbf\xbd", "\xef\xbf\xbd");		/* U+FFFD itself */
+	PEER("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf");	/* U+10FFFF */
+	PEER("\xed\x9f\xbf", "\xed\x9f\xbf");		/* U+D7FF */
+	PEER("\xc2\xa0", "\xc2\xa0");			/* U+00A0 */
+
+	/* Allowed by JSON but escaped: C1, line separators, bidi controls. */
+	PEER("\xc2\x80\xc2\x85\xc2\x9b\xc2\x9f", "\\u0080\\u0085\\u009b\\u009f");
+	PEER("\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029");
+	PEER("user\xe2\x80\xaegpj.exe", "user\\u202egpj.exe");
+	PEER("\xe2\x81\xa6\xe2\x81\xa9\xe2\x80\x8e", "\\u2066\\u2069\\u200e");
+
+	/* Ill-formed: one U+FFFD per maximal subpart. */
+	PEER("\x80", "\\ufffd");
+	PEER("a\xbf" "b", "a\\ufffdb");
+	PEER("\xc0\x80", "\\ufffd\\ufffd");			/* overlong NUL */
+	PEER("\xc1\xbf", "\\ufffd\\ufffd");
+	PEER("\xe0\x80\xaf", "\\ufffd\\ufffd\\ufffd");		/* overlong '/' */
+	PEER("\xf0\x80\x80\xaf", "\\ufffd\\ufffd\\ufffd\\ufffd");
+	PEER("\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd");		/* U+D800 */
+	PEER("\xed\xbf\xbf", "\\ufffd\\ufffd\\ufffd");		/* U+DFFF */
+	PEER("\xed\xa0\xbd\xed\xb8\x80",			/* CESU-8 pair */
+	    "\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd");
+	PEER("\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd");	/* U+110000 */
+	PEER("\xf5\x80\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd");
+	PEER("\xf8\x88\x80\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd");
+	PEER("\xfe\xff", "\\ufffd\\ufffd");
+	PEER("\xe6\x97", "\\ufffd");				/* truncated at end */
+	PEER("\xe6\x97x", "\\ufffdx");
+	PEER("\xf0\x9f\x98", "\\ufffd");
+	PEER("\xf0\x9f\x98\"", "\\ufffd\\\"");			/* no quote swallowed */
+	PEER("\xc3", "\\ufffd");
+	PEER("\xc3\xc3\xa9", "\\ufffd\xc3\xa9");
+	PEER("\xe6\x97\xa5\x80\xe6\x9c\xac", "\xe6\x97\xa5\\ufffd\xe6\x9c\xac");
+	PEER("\xe6\x97\0", "\\ufffd\\u0000");
+}
+
+static void
+test_every_byte(void **state)
+{
+	struct fx *fx = *state;
+	char in[256], want[4096], *w = want;
+	struct audit_record r = { .event = AUDIT_DENIED, .conn = 1,
+		.peer_id = in, .peer_id_len = sizeof(in) };
+	struct audit_sink s;
+	struct audit_buf b;
+	FILE *hex;
+
+	for (int i = 0; i < 256; i++) {
+		unsigned char c = (unsigned char)i;
+
+		in[i] = (char)c;
+		if (c == '"' || c == '\\') {
+			*w++ = '\\';
+			*w++ = (char)c;
+		} else if (c >= 0x20 && c < 0x7f) {
+			*w++ = (char)c;
+		} else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+			*w++ = '\\';
+			*w++ = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' :
+			    c == '\r' ? 'r' : 't';
+		} else if (c < 0x80) {
+			w += sprintf(w, "\\u%04x", c);
+		} else {
+			/* Alone, or followed by a byte that cannot continue it. */
+			w += sprintf(w, "\\ufffd");
+		}
+	}
+	*w = '\0';
+	expect_peer_id(in, sizeof(in), want);
+
+	/* And reversed, and through a file to Python. */
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_int_equal(audit_buf_init(&b, &s, 65536), 0);
+	assert_non_null(hex = fopen(fx->hexpath, "w"));
+	audit_write(&b, &r);
+	hex_line(hex, "", in, sizeof(in));
+	for (int i = 0; i < 128; i++) {
+		char t = in[i];
+
+		in[i] = in[255 - i];
+		in[255 - i] = t;
+	}
+	audit_write(&b, &r);
+	hex_line(hex, "", in, sizeof(in));
+	fclose(hex);
+	audit_buf_free(&b);
+	audit_close(&s);
+	check_json(fx, fx->path, 2, true);
+}
+
+/* xorshift64: reproducible "random" bytes. */
+static uint64_t
+next_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void
+test_hostile_python(void **state)
+{
+	static const char *const frag[] = { "a", "Z", " ", "\"", "\\", "\n",
+		"\r", "\t", "\x01", "\x7f", "\xc3\xa9", "\xe6\x97\xa5",
+		"\xf0\x9f\x98\x80", "\xe6\x97", "\xf0\x9f", "\x80", "\xbf", "\xc0",
+		"\xc1\xbf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xed\xbf\xbf",
+		"\xf4\x90\x80\x80", "\xf5", "\xff", "\xc2\x85", "\xe2\x80\xa8",
+		"\xe2\x80\xae", "\xef\xbb\xbf", "\xf4\x8f\xbf\xbf", "u", "\\u0000",
+		"\xe2\x80\xa6" };
+	static const struct { const char *s; size_t len; } fixed[] = {
+#define S(lit) { lit, sizeof(lit) - 1 }
+		S("quote\"in\"side"), S("back\\slash\\"), S("new\nline"),
+		S("cr\rhere"), S("tab\there"), S("nul\0in\0the\0middle"), S("\0"),
+		S(""), S("\xc3\xa9"), S("\xe6\x97\xa5\xe6\x9c\xac"),
+		S("\xf0\x9f\x98\x80"), S("spiffe://a/\xc3\xa9/\xe6\x97\xa5/\xf0\x9f\x98\x80"),
+		S("\x80"), S("\xc0\x80"), S("\xe0\x80\x80"), S("\xed\xa0\x80"),
+		S("\xf4\x90\x80\x80"), S("\xe6\x97"), S("\xf0\x9f\x98"),
+		S("\"}\n{\"event\":\"forged\""), S("\\\"\\"),
+#undef S
+	};
+	struct fx *fx = *state;
+	struct audit_sink s;
+	struct audit_buf b;
+	struct audit_record r = full_record();
+	char str[2048];
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	size_t nrec = 0;
+	FILE *hex;
+	char cmd[512];
+
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_int_equal(audit_buf_init(&b, &s, 8192), 0);
+	assert_non_null(hex = fopen(fx->hexpath, "w"));
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		r.peer_id = fixed[i].s;
+		r.peer_id_len = fixed[i].len;
+		/* The other strings get hostile text too (NUL-terminated). */
+		r.detail = fixed[i].s;
+		r.route = fixed[i].s;
+		audit_write(&b, &r);
+		hex_line(hex, "", fixed[i].s, fixed[i].len);
+		nrec++;
+	}
+	/* Random bytes. */
+	for (int i = 0; i < 300; i++) {
+		size_t len = next_rand(&x) % 400;
+
+		for (size_t j = 0; j < len; j++)
+			str[j] = (char)next_rand(&x);
+		r.peer_id = str;
+		r.peer_id_len = len;
+		r.detail = NULL;
+		r.route = "api";
+		audit_write(&b, &r);
+		hex_line(hex, "", str, len);
+		nrec++;
+	}
+	/* Random sequences of tricky fragments, so they meet each other. */
+	for (int i = 0; i < 500; i++) {
+		size_t len = 0, k = next_rand(&x) % 60;
+
+		for (size_t j = 0; j < k; j++) {
+			const char *f = frag[next_rand(&x) % (sizeof(frag) / sizeof(frag[0]))];
+
+			memcpy(str + len, f, strlen(f));
+			len += strlen(f);
+		}
+		str[len] = '\0';
+		r.peer_id = str;
+		r.peer_id_len = len;
+		r.detail = str;	/* up to its first NUL, if any */
+		audit_write(&b, &r);
+		hex_line(hex, "", str, len);
+		nrec++;
+	}
+	fclose(hex);
+	audit_buf_free(&b);
+	assert_int_equal(audit_buf_written(&b), nrec);
+	assert_int_equal(audit_buf_dropped(&b), 0);
+	assert_int_equal(audit_buf_truncated(&b), 0);
+	audit_close(&s);
+	assert_int_equal(count_lines(fx->path), nrec);
+	check_json(fx, fx->path, (long)nrec, true);
+
+	/* The plain form: every line parses. */
+	snprintf(cmd, sizeof(cmd), "python3 -c 'import json,sys; "
+	    "[json.loads(l) for l in open(sys.argv[1])]' '%s'", fx->path);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void
+test_buffered_until_flush(void **state)
+{
+	struct fx *fx = *state;
+	struct audit_record r = full_record();
+	struct audit_sink s;
+	struct audit_buf b;
+
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_int_equal(file_size(fx->path), 0);
+	assert_int_equal(audit_buf_init(&b, &s, 65536), 0);
+	for (int i = 0; i < 3; i++) {
+		r.conn = (uint64_t)i + 1;
+		audit_write(&b, &r);
+	}
+	assert_int_equal(file_size(fx->path), 0);
+	assert_int_equal(audit_buf_written(&b), 0);
+	audit_flush(&b);
+	assert_int_equal(count_lines(fx->path), 3);
+	assert_int_equal(audit_buf_written(&b), 3);
+	audit_flush(&b);	/* nothing more to write */
+	assert_int_equal(count_lines(fx->path), 3);
+
+	/* audit_buf_free flushes. */
+	audit_write(&b, &r);
+	assert_int_equal(count_lines(fx->path), 3);
+	audit_buf_free(&b);
+	assert_int_equal(count_lines(fx->path), 4);
+	assert_int_equal(audit_buf_written(&b), 4);
+	assert_int_equal(audit_buf_dropped(&b), 0);
+	audit_buf_free(&b);	/* twice is harmless */
+	audit_close(&s);
+	audit_close(&s);
+	check_json(fx, fx->path, 4, false);
+}
+
+static void
+test_full_buffer_flushes(void **state)
+{
+	struct fx *fx = *state;
+	struct audit_record r = full_record();
+	struct audit_sink s;
+	struct audit_buf b;
+	char line[1024];
+	size_t len, per, cap = 4096;
+
+	len = audit_format(line, sizeof(line), &r, &fixed_ts, NULL);
+	assert_true(len > 100);
+	per = cap / len;
+
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_int_equal(audit_buf_init(&b, &s, cap), 0);
+	for (size_t i = 0; i < per; i++)
+		audit_write(&b, &r);
+	assert_int_equal(file_size(fx->path), 0);
+	/* One more does not fit: the buffered lines go out first. */
+	audit_write(&b, &r);
+	assert_int_equal(count_lines(fx->path), per);
+	assert_int_equal(file_size(fx->path), (off_t)(per * len));
+	assert_int_equal(audit_buf_written(&b), per);
+	for (size_t i = 0; i < 10 * per; i++)
+		audit_write(&b, &r);
+	audit_buf_free(&b);
+	audit_close(&s);
+	assert_int_equal(audit_buf_written(&b), 11 * per + 1);
+	assert_int_equal(audit_buf_dropped(&b), 0);
+	assert_int_equal(count_lines(fx->path), 11 * per + 1);
+	check_json(fx, fx->path, (long)(11 * per + 1), false);
+}
+
+/* The peer_id's escaped value in a formatted line, NUL-terminated in place. */
+static char *
+value_of(char *line, const char *key)
+{
+	char k[32], *p, *q;
+
+	snprintf(k, sizeof(k), "\"%s\":\"", key);
+	if ((p = strstr(line, k)) == NULL)
+		return NULL;
+	p += strlen(k);
+	for (q = p; *q != '"'; q++)
+		if (*q == '\\')
+			q++;
+	*q = '\0';
+	return p;
+}
+
+static void
+test_string_cap(void **state)
+{
+	struct audit_record r = { .event = AUDIT_ACCEPT };
+	static char in[6000], want[6000], line[65536];
+	bool cut = false;
+	size_t n;
+	char *v;
+
+	(void)state;
+	/* At most AUDIT_STR_MAX input bytes, then the mark. */
+	memset(in, 'a', 5000);
+	r.peer_id = in;
+	r.peer_id_len = 5000;
+	n = audit_format(line, sizeof(line), &r, &fixed_ts, &cut);
+	assert_true(cut);
+	line[n] = '\0';
+	memset(want, 'a', AUDIT_STR_MAX);
+	strcpy(want + AUDIT_STR_MAX, ELLIPSIS);
+	assert_memory_equal(line + n - 19, ",\"truncated\":true}\n", 19);
+	assert_non_null(v = value_of(line, "peer_id"));
+	assert_string_equal(v, want);
+
+	/* Exactly AUDIT_STR_MAX is not cut. */
+	r.peer_id_len = AUDIT_STR_MAX;
+	n = audit_format(line, sizeof(line), &r, &fixed_ts, &cut);
+	assert_false(cut);
+	line[n] = '\0';
+	assert_null(strstr(line, "truncated"));
+	assert_int_equal(strlen(value_of(line, "peer_id")), AUDIT_STR_MAX);
+
+	/* Cut at a character boundary: 2 + 340 * 3 = 1022, the next would pass 1024. */
+	strcpy(in, "aa");
+	for (int i = 0; i < 400; i++)
+		memcpy(in + 2 + 3 * i, "\xe6\x97\xa5", 3);
+	r.peer_id_len = 2 + 1200;
+	n = audit_format(line, sizeof(line), &r, &fixed_ts, &cut);
+	assert_true(cut);
+	line[n] = '\0';
+	v = value_of(line, "peer_id");
+	assert_int_equal(strlen(v), 1022 + 3);
+	assert_memory_equal(v, in, 1022);
+	assert_string_equal(v + 1022, ELLIPSIS);
+	assert_null(strstr(v, "fffd"));
+
+	/* An ill-formed byte just inside the limit is still replaced. */
+	memset(in, 'a', 1023);
+	in[1023] = (char)0x80;
+	memset(in + 1024, 'b', 10);
+	r.peer_id_len = 1034;
+	n = audit_format(line, sizeof(line), &r, &fixed_ts, &cut);
+	assert_true(cut);
+	line[n] = '\0';
+	v = value_of(line, "peer_id");
+	assert_int_equal(strlen(v), 1023 + 6 + 3);
+	assert_string_equal(v + 1023, "\\ufffd" ELLIPSIS);
+
+	/* NUL-terminated fields are capped the same way. */
+	memset(in, 'd', 3000);
+	in[3000] = '\0';
+	r = (struct audit_record){ .event = AUDIT_HANDSHAKE_FAIL, .detail = in };
+	n = audit_format(line, sizeof(line), &r, &fixed_ts, &cut);
+	assert_true(cut);
+	line[n] = '\0';
+	assert_int_equal(strlen(value_of(line, "detail")), AUDIT_STR_MAX + 3);
+}
+
+static void
+test_long_record(void **state)
+{
+	struct fx *fx = *state;
+	static char id[3000], detail[201], line[AUDIT_BUF_MIN], big[8][5000];
+	struct audit_record r = full_record();
+	uint64_t x = 12345;
+	struct audit_sink s;
+	struct audit_buf b;
+	bool cut = false;
+	size_t n;
+	char *v;
+	FILE *hex;
+
+	for (size_t i = 0; i < sizeof(id); i++)
+		id[i] = (char)next_rand(&x);
+	memset(detail, 'd', 200);
+	r.peer_id = id;
+	r.peer_id_len = sizeof(id);
+	r.detail = detail;
+
+	/* The longest string gives way; the shorter detail stays whole. */
+	n = audit_format(line, sizeof(line), &r, &fixed_ts, &cut);
+	assert_true(cut);
+	assert_true(n <= sizeof(line));
+	assert_true(n >= sizeof(line) - 16);
+	assert_memory_equal(line + n - 19, ",\"truncated\":true}\n", 19);
+	line[n - 1] = '\0';
+	assert_non_null(strstr(line, ELLIPSIS "\",\"tls_version\":\"TLSv1.3\""));
+	assert_non_null(v = value_of(line, "detail"));
+	assert_int_equal(strlen(v), 200);
+
+	/* Too small for even the fixed fields. */
+	assert_int_equal(audit_format(line, 60, &r, &fixed_ts, &cut), 0);
+
+	/* Through a minimal buffer, with every string long and escaped 6:1. */
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_int_equal(audit_buf_init(&b, &s, AUDIT_BUF_MIN), 0);
+	assert_non_null(hex = fopen(fx->hexpath, "w"));
+	audit_write(&b, &r);
+	hex_line(hex, "P:", id, sizeof(id));
+	for (int i = 0; i < 8; i++) {
+		memset(big[i], 1 + i, sizeof(big[i]) - 1);
+		big[i][sizeof(big[i]) - 1] = '\0';
+	}
+	r.route = big[0];
+	r.peer_addr = big[1];
+	r.peer_id = big[2];
+	r.peer_id_len = sizeof(big[2]) - 1;
+	r.tls_version = big[3];
+	r.cipher = big[4];
+	r.reason = big[5];
+	r.detail = big[6];
+	r.path = big[7];
+	audit_write(&b, &r);
+	hex_line(hex, "P:", big[2], sizeof(big[2]) - 1);
+	/* Multi-byte characters at the cut: never split. */
+	for (size_t i = 0; i + 4 <= sizeof(id); i += 4)
+		memcpy(id + i, "\xf0\x9f\x98\x80", 4);
+	r = full_record();
+	r.peer_id = id;
+	r.peer_id_len = sizeof(id);
+	audit_write(&b, &r);
+	hex_line(hex, "P:", id, sizeof(id));
+	fclose(hex);
+	audit_buf_free(&b);
+	audit_close(&s);
+	assert_int_equal(audit_buf_written(&b), 3);
+	assert_int_equal(audit_buf_truncated(&b), 3);
+	assert_int_equal(audit_buf_dropped(&b), 0);
+	check_json(fx, fx->path, 3, true);
+}
+
+static void
+write_tagged(struct audit_buf *b, uint64_t conn)
+{
+	struct audit_record r = full_record();
+
+	r.conn = conn;
+	audit_write(b, &r);
+}
+
+/* Whether file holds exactly the conns listed, in order. */
+static void
+expect_conns(const char *path, const uint64_t *conns, size_t n)
+{
+	char *text = slurp(path, NULL), *p = text;
+	size_t i = 0;
+
+	while ((p = strstr(p, "\"conn\":")) != NULL) {
+		p += 7;
+		assert_true(i < n);
+		assert_int_equal(strtoull(p, NULL, 10), conns[i]);
+		i++;
+	}
+	assert_int_equal(i, n);
+	free(text);
+}
+
+static void
+test_reopen(void **state)
+{
+	struct fx *fx = *state;
+	struct audit_sink s;
+	struct audit_buf b;
+	char old[160], sub[160], moved[160], subpath[200];
+	static const uint64_t first[] = { 1, 2, 3 }, second[] = { 4, 5 };
+
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_int_equal(audit_buf_init(&b, &s, 4096), 0);
+	write_tagged(&b, 1);
+	write_tagged(&b, 2);
+	audit_flush(&b);
+	/* logrotate: rename, then signal; lines until the reopen go to the old file. */
+	snprintf(old, sizeof(old), "%s.1", fx->path);
+	assert_int_equal(rename(fx->path, old), 0);
+	write_tagged(&b, 3);
+	audit_flush(&b);
+	assert_int_equal(file_size(fx->path), -1);
+	assert_int_equal(audit_reopen(&s), 0);
+	assert_int_equal(file_size(fx->path), 0);
+	write_tagged(&b, 4);
+	write_tagged(&b, 5);
+	audit_flush(&b);
+	/* Close-on-exec survives the swap. */
+	assert_true(fcntl(s.fd, F_GETFD) & FD_CLOEXEC);
+	audit_buf_free(&b);
+	audit_close(&s);
+	expect_conns(old, first, 3);
+	expect_conns(fx->path, second, 2);
+	check_json(fx, old, 3, false);
+	check_json(fx, fx->path, 2, false);
+
+	/* A failed reopen keeps the old file. */
+	snprintf(sub, sizeof(sub), "%s/sub", fx->dir);
+	snprintf(moved, sizeof(moved), "%s/moved", fx->dir);
+	snprintf(subpath, sizeof(subpath), "%s/audit.log", sub);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(audit_open(&s, subpath), 0);
+	assert_int_equal(audit_buf_init(&b, &s, 4096), 0);
+	assert_int_equal(rename(sub, moved), 0);
+	errno = 0;
+	assert_int_equal(audit_reopen(&s), -1);
+	assert_int_equal(errno, ENOENT);
+	write_tagged(&b, 9);
+	audit_buf_free(&b);
+	audit_close(&s);
+	snprintf(subpath, sizeof(subpath), "%s/audit.log", moved);
+	assert_int_equal(count_lines(subpath), 1);
+}
+
+#define PER_THREAD	20000
+#define NTHREADS	2
+
+struct writer {
+	struct audit_sink *sink;
+	uint64_t base;
+	atomic_int *progress;		/* records written, all threads */
+	atomic_bool *reopened;
+	uint64_t written, dropped;
+	int err;
+};
+
+static void *
+writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct audit_buf b;
+
+	if (audit_buf_init(&b, w->sink, 4096) == -1) {
+		w->err = errno;
+		return NULL;
+	}
+	for (int i = 0; i < PER_THREAD; i++) {
+		struct audit_record r = full_record();
+		char detail[64];
+
+		/* Make sure some lines go before the rotation and some after. */
+		if (i == PER_THREAD * 3 / 4) {
+			audit_flush(&b);
+			while (!atomic_load(w->reopened))
+				sched_yield();
+		}
+		snprintf(detail, sizeof(detail), "thread \"%llu\" line\n%d",
+		    (unsigned long long)w->base, i);
+		r.conn = w->base + (uint64_t)i;
+		r.detail = detail;
+		audit_write(&b, &r);
+		atomic_fetch_add(w->progress, 1);
+		if (i % 97 == 0)
+			audit_flush(&b);	/* the timer, at odd moments */
+	}
+	audit_buf_free(&b);
+	w->written = audit_buf_written(&b);
+	w->dropped = audit_buf_dropped(&b);
+	return NULL;
+}
+
+/* Counts lines of path, marking each conn in seen[]; fails on repeats. */
+static size_t
+tally(const char *path, unsigned char *seen)
+{
+	char *text = slurp(path, NULL), *line = text, *nl;
+	size_t n = 0;
+
+	while ((nl = strchr(line, '\n')) != NULL) {
+		char *p = strstr(line, "\"conn\":");
+		unsigned long long c;
+		size_t t, i;
+
+		assert_non_null(p);
+		assert_true(p < nl);
+		c = strtoull(p + 7, NULL, 10);
+		t = (size_t)(c / 1000000) - 1;
+		i = (size_t)(c % 1000000);
+		assert_true(t < NTHREADS && i < PER_THREAD);
+		if (seen[t * PER_THREAD + i]++)
+			fail_msg("conn %llu twice", c);
+		n++;
+		line = nl + 1;
+	}
+	assert_int_equal(*line, '\0');
+	free(text);
+	return n;
+}
+
+static void
+test_threads(void **state)
+{
+	struct fx *fx = *state;
+	struct audit_sink s;
+	struct writer w[NTHREADS];
+	pthread_t th[NTHREADS];
+	atomic_int progress = 0;
+	atomic_bool reopened = false;
+	unsigned char *seen;
+	char old[160];
+	size_t n1, n2;
+
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i] = (struct writer){ .sink = &s, .base = (uint64_t)(i + 1) * 1000000,
+			.progress = &progress, .reopened = &reopened };
+		assert_int_equal(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+	}
+	/* Rotate while both write. */
+	while (atomic_load(&progress) < PER_THREAD / 2)
+		sched_yield();
+	snprintf(old, sizeof(old), "%s.1", fx->path);
+	assert_int_equal(rename(fx->path, old), 0);
+	assert_int_equal(audit_reopen(&s), 0);
+	atomic_store(&reopened, true);
+	for (int i = 0; i < NTHREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].err, 0);
+		assert_int_equal(w[i].written, PER_THREAD);
+		assert_int_equal(w[i].dropped, 0);
+	}
+	audit_close(&s);
+
+	assert_non_null(seen = calloc(NTHREADS * PER_THREAD, 1));
+	n1 = tally(old, seen);
+	n2 = tally(fx->path, seen);
+	free(seen);
+	assert_true(n1 > 0);
+	assert_true(n2 > 0);
+	assert_int_equal(n1 + n2, NTHREADS * PER_THREAD);
+	check_json(fx, old, (long)n1, false);
+	check_json(fx, fx->path, (long)n2, false);
+}
+
+static void
+test_stdout(void **state)
+{
+	struct fx *fx = *state;
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* No cmocka here: report by exit status. */
+		struct audit_record r = full_record();
+		struct audit_sink s;
+		struct audit_buf b;
+		int fd = open(fx->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd == -1 || dup2(fd, STDOUT_FILENO) == -1)
+			_exit(10);
+		close(fd);
+		if (audit_open(&s, "-") != 0 || s.fd != STDOUT_FILENO)
+			_exit(11);
+		if (audit_buf_init(&b, &s, 4096) != 0)
+			_exit(12);
+		audit_write(&b, &r);
+		r.event = AUDIT_REFUSED;
+		r.conn = 0;
+		audit_write(&b, &r);
+		audit_buf_free(&b);
+		if (audit_buf_written(&b) != 2)
+			_exit(13);
+		if (audit_reopen(&s) != 0)	/* no-op for stdout */
+			_exit(14);
+		audit_close(&s);
+		if (fcntl(STDOUT_FILENO, F_GETFD) == -1)	/* not closed */
+			_exit(15);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(count_lines(fx->path), 2);
+	check_json(fx, fx->path, 2, false);
+}
+
+static void
+test_open_errors(void **state)
+{
+	struct fx *fx = *state;
+	struct audit_sink s;
+	struct audit_buf b;
+	struct stat st;
+	char bad[200];
+	mode_t old;
+
+	snprintf(bad, sizeof(bad), "%s/missing/audit.log", fx->dir);
+	errno = 0;
+	assert_int_equal(audit_open(&s, bad), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(s.fd, -1);
+	audit_close(&s);	/* no-op */
+
+	errno = 0;
+	assert_int_equal(audit_buf_init(&b, &s, AUDIT_BUF_MIN - 1), -1);
+	assert_int_equal(errno, EINVAL);
+	audit_buf_free(&b);	/* safe */
+	audit_write(&b, &(struct audit_record){ .event = AUDIT_ACCEPT });
+
+	/* Created 0640, appended to. */
+	old = umask(022);
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	umask(old);
+	assert_int_equal(fstat(s.fd, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_true(fcntl(s.fd, F_GETFL) & O_APPEND);
+	assert_true(fcntl(s.fd, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(audit_buf_init(&b, &s, 4096), 0);
+	write_tagged(&b, 1);
+	audit_buf_free(&b);
+	audit_close(&s);
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_int_equal(audit_buf_init(&b, &s, 4096), 0);
+	write_tagged(&b, 2);
+	audit_buf_free(&b);
+	audit_close(&s);
+	expect_conns(fx->path, (const uint64_t[]){ 1, 2 }, 2);
+}
+
+/* Fills a non-blocking pipe to the brim. */
+static void
+fill_pipe(int fd)
+{
+	static const char page[4096];
+	ssize_t n;
+
+	while ((n = write(fd, page, sizeof(page))) > 0)
+		;
+	assert_int_equal(errno, EAGAIN);
+	while ((n = write(fd, page, 1)) > 0)
+		;
+}
+
+/* Reads what the pipe holds; returns the bytes (caller frees). */
+static char *
+drain_pipe(int fd, size_t *len)
+{
+	size_t cap = 1 << 20, n = 0;
+	char *buf = malloc(cap);
+	ssize_t r;
+
+	assert_non_null(buf);
+	while ((r = read(fd, buf + n, cap - n)) > 0)
+		n += (size_t)r;
+	assert_int_equal(errno, EAGAIN);
+	*len = n;
+	return buf;
+}
+
+static void
+test_eagain(void **state)
+{
+	struct fx *fx = *state;
+	struct audit_record r = full_record();
+	struct audit_sink s;
+	struct audit_buf b;
+	int p[2];
+	size_t len, k, nl = 0;
+	char *got;
+
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_true(dup2(p[1], s.fd) == s.fd);
+	fill_pipe(s.fd);
+
+	/* Full pipe: kept, not dropped, until the buffer itself is full. */
+	assert_int_equal(audit_buf_init(&b, &s, AUDIT_BUF_MIN), 0);
+	audit_write(&b, &r);
+	audit_flush(&b);
+	assert_int_equal(audit_buf_written(&b), 0);
+	assert_int_equal(audit_buf_dropped(&b), 0);
+	for (int i = 1; i < 10; i++)
+		audit_write(&b, &r);
+	k = 10 - audit_buf_dropped(&b);
+	assert_true(k >= 2 && k < 10);
+	assert_int_equal(audit_buf_written(&b), 0);
+
+	/* The reader catches up: the kept lines go out whole. */
+	free(drain_pipe(p[0], &len));
+	audit_flush(&b);
+	assert_int_equal(audit_buf_written(&b), k);
+	got = drain_pipe(p[0], &len);
+	for (size_t i = 0; i < len; i++)
+		nl += got[i] == '\n';
+	assert_int_equal(nl, k);
+	assert_memory_equal(got, "{\"ts\":", 6);
+	assert_int_equal(got[len - 1], '\n');
+	free(got);
+
+	/* Freed while the pipe is full: what is left is counted lost. */
+	fill_pipe(s.fd);
+	audit_write(&b, &r);
+	audit_write(&b, &r);
+	audit_buf_free(&b);
+	assert_int_equal(audit_buf_written(&b), k);
+	assert_int_equal(audit_buf_dropped(&b), 10 - k + 2);
+	audit_close(&s);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void
+test_short_write_and_error(void **state)
+{
+	struct fx *fx = *state;
+	struct audit_record r = full_record();
+	struct audit_sink s;
+	struct audit_buf b;
+	char fname[200], *got;
+	int p[2], full, fd;
+	size_t len, first;
+	uint64_t w1;
+
+	full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+	if (full == -1)
+		skip();
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_true(dup2(p[1], s.fd) == s.fd);
+	fill_pipe(s.fd);
+	/* Room for exactly one page: a bigger write is cut short. */
+	{
+		char page[4096];
+
+		assert_int_equal(read(p[0], page, sizeof(page)), sizeof(page));
+	}
+
+	assert_int_equal(audit_buf_init(&b, &s, 32768), 0);
+	r.detail = "some detail to make the line length odd";
+	for (int i = 0; i < 40; i++)
+		audit_write(&b, &r);
+	assert_true(b.len > 4096);
+	audit_flush(&b);
+	w1 = audit_buf_written(&b);
+	assert_true(w1 > 0 && w1 < 40);
+	assert_int_equal(b.off, 4096);
+	assert_true(b.data[b.off - 1] != '\n');	/* mid-line */
+	assert_int_equal(b.lines, 40 - w1);
+
+	/* The disk fills up: the rest is counted lost. */
+	assert_true(dup2(full, s.fd) == s.fd);
+	audit_flush(&b);
+	assert_int_equal(audit_buf_dropped(&b), 40 - w1);
+	assert_int_equal(audit_buf_written(&b), w1);
+	audit_write(&b, &r);
+	audit_flush(&b);	/* still full: logged once, counted again */
+	assert_int_equal(audit_buf_dropped(&b), 41 - w1);
+
+	/* Space again: the broken line is ended first, then whole lines. */
+	snprintf(fname, sizeof(fname), "%s/after.log", fx->dir);
+	fd = open(fname, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_true(dup2(fd, s.fd) == s.fd);
+	close(fd);
+	audit_write(&b, &r);
+	audit_write(&b, &r);
+	audit_flush(&b);
+	assert_int_equal(audit_buf_written(&b), w1 + 2);
+	audit_write(&b, &r);
+	audit_flush(&b);
+	assert_int_equal(audit_buf_written(&b), w1 + 3);
+	assert_int_equal(audit_buf_dropped(&b), 41 - w1);
+	got = slurp(fname, &len);
+	assert_int_equal(got[0], '\n');
+	for (char *l = got + 1, *e; *l != '\0'; l = e + 1) {
+		assert_non_null(e = strchr(l, '\n'));
+		assert_memory_equal(l, "{\"ts\":\"", 7);
+		assert_int_equal(e[-1], '}');
+	}
+	free(got);
+	assert_int_equal(count_lines(fname), 4);
+	/* The lines that reached the pipe: the page we freed, whole lines first. */
+	got = drain_pipe(p[0], &len);
+	first = len - 4096;
+	assert_memory_equal(got + first, "{\"ts\":", 6);
+	{
+		size_t nl = 0;
+
+		for (size_t i = first; i < len; i++)
+			nl += got[i] == '\n';
+		assert_int_equal(nl, w1);
+	}
+	free(got);
+	audit_buf_free(&b);
+	audit_close(&s);
+	close(full);
+	close(p[0]);
+	close(p[1]);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exact_line),
+		cmocka_unit_test(test_each_event),
+		cmocka_unit_test_setup_teardown(test_field_order, setup, teardown),
+		cmocka_unit_test(test_omitted_fields),
+		cmocka_unit_test_setup_teardown(test_timestamp, setup, teardown),
+		cmocka_unit_test(test_escaping),
+		cmocka_unit_test_setup_teardown(test_every_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_python, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_buffered_until_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_buffer_flushes, setup, teardown),
+		cmocka_unit_test(test_string_cap),
+		cmocka_unit_test_setup_teardown(test_long_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stdout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eagain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_write_and_error, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
