@@ -54,6 +54,8 @@ struct bench_opts {
 	unsigned long warmup;	/* rr: unrecorded round trips first */
 	unsigned long conns;	/* idle: connections to open */
 	double hold;		/* idle: seconds to hold; < 0 means until EOF/signal */
+	double seconds;		/* connrate: how long to keep connecting */
+	unsigned long concurrency; /* connrate: parallel connecting threads */
 };
 
 /* --- util.c ------------------------------------------------------------- */
@@ -143,5 +145,6 @@ int cmd_push(const struct bench_opts *o);	/* push.c */
 int cmd_source(const struct bench_opts *o);	/* source.c */
 int cmd_rr(const struct bench_opts *o);		/* rr.c */
 int cmd_idle(const struct bench_opts *o);	/* idle.c */
+int cmd_connrate(const struct bench_opts *o);	/* connrate.c */
 
 #endif /* MTLSD_BENCH_H */

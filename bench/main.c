@@ -15,7 +15,8 @@
 
 enum opt {
 	O_LISTEN = 1, O_CONNECT, O_ONCE, O_BYTES, O_STREAMS, O_CHUNK, O_JSON,
-	O_SIZE, O_COUNT, O_WARMUP, O_CONNS, O_HOLD, O_HELP
+	O_SIZE, O_COUNT, O_WARMUP, O_CONNS, O_HOLD, O_SECONDS, O_CONCURRENCY,
+	O_HELP
 };
 
 #define BIT(o)	(1u << (o))
@@ -39,6 +40,8 @@ static const struct cmd cmds[] = {
 	    BIT(O_JSON), BIT(O_CONNECT), cmd_rr },
 	{ "idle", BIT(O_CONNECT) | BIT(O_CONNS) | BIT(O_HOLD) | BIT(O_JSON),
 	    BIT(O_CONNECT) | BIT(O_CONNS), cmd_idle },
+	{ "connrate", BIT(O_CONNECT) | BIT(O_SECONDS) | BIT(O_CONCURRENCY) |
+	    BIT(O_JSON), BIT(O_CONNECT) | BIT(O_SECONDS), cmd_connrate },
 };
 
 static const struct option longopts[] = {
@@ -54,6 +57,8 @@ static const struct option longopts[] = {
 	{ "warmup",	required_argument,	NULL, O_WARMUP },
 	{ "conns",	required_argument,	NULL, O_CONNS },
 	{ "hold",	required_argument,	NULL, O_HOLD },
+	{ "seconds",	required_argument,	NULL, O_SECONDS },
+	{ "concurrency", required_argument,	NULL, O_CONCURRENCY },
 	{ "help",	no_argument,		NULL, O_HELP },
 	{ NULL, 0, NULL, 0 }
 };
@@ -71,12 +76,17 @@ usage(FILE *f)
 "       mtlsd-bench rr     --connect ADDR [--size SIZE] [--count N]\n"
 "                          [--warmup N] [--json]\n"
 "       mtlsd-bench idle   --connect ADDR --conns N [--hold SECONDS] [--json]\n"
+"       mtlsd-bench connrate --connect ADDR --seconds S [--concurrency C]\n"
+"                          [--json]\n"
 "\n"
 "ADDR is host:port, [v6]:port or unix:/path (port 0 with --listen picks one;\n"
 "\"listening ADDR\" shows it).  SIZE is bytes, or a number with K, M or G\n"
 "(powers of 1024).  --bytes is per stream; --chunk is the size of each send\n"
 "(default 256K).  rr defaults: --size 1K --count 20000 --warmup 1000.\n"
 "idle holds until stdin ends or SIGINT/SIGTERM unless --hold is given.\n"
+"connrate: C threads (default 1) each connect, send 1 byte, read its echo and\n"
+"close, in a loop for S seconds; reports connections/s, errors and p50/p99\n"
+"connect+echo time (run it against an echo server, through the proxies).\n"
 "Exit status: 0 ok, 1 network error or failed check, 2 usage.\n", f);
 }
 
@@ -200,6 +210,21 @@ set_option(struct bench_opts *o, int opt, const char *val)
 			goto bad;
 		}
 		return 0;
+	case O_SECONDS:
+		o->seconds = strtod(val, &end);
+		if (*val < '0' || *val > '9' || *end != '\0' ||
+		    !isfinite(o->seconds) || o->seconds <= 0 ||
+		    o->seconds > 1e6) {
+			why = "expected a positive number of seconds";
+			goto bad;
+		}
+		return 0;
+	case O_CONCURRENCY:
+		if (parse_count(val, 1, 1024, &o->concurrency) == -1) {
+			why = "expected a number from 1 to 1024";
+			goto bad;
+		}
+		return 0;
 	case O_HOLD:
 		o->hold = strtod(val, &end);
 		if (*val < '0' || *val > '9' || *end != '\0' ||
@@ -224,7 +249,7 @@ main(int argc, char **argv)
 {
 	struct bench_opts o = {
 		.chunk = BENCH_BUF, .size = 1024, .streams = 1, .count = 20000,
-		.warmup = 1000, .hold = -1,
+		.warmup = 1000, .hold = -1, .concurrency = 1,
 	};
 	const struct cmd *cmd = NULL;
 	unsigned seen = 0;

@@ -186,7 +186,8 @@ setup_route(struct daemon *d, size_t i, char *err, size_t errlen)
 			return -1;
 		rs->upstream_static = true;
 	}
-	rs->server_name = rc->server_name ? rc->server_name : rc->connect.host;
+	if (rc->mode == MODE_CLIENT)
+		rs->server_name = rc->server_name ? rc->server_name : rc->connect.host;
 	if (rc->ktls == KTLS_ON && !tls_ktls_available()) {
 		snprintf(err, errlen, "ktls = on, but this kernel offers no tls ULP "
 		    "(try 'modprobe tls', or set ktls = auto)");

@@ -3,7 +3,7 @@
 #
 #   BUILD   the build directory holding mtlsd, mtlsd-bench and tests/ (build,
 #           or build/asan for the sanitizer run)
-#   SUITE   unit, e2e (default: both)
+#   SUITE   unit, e2e, ktls (default: all three)
 #
 # Every suite speaks TAP ("ok N - ...", "not ok N - ...").  A suite that
 # exits non-zero without reporting a failure, or reports nothing at all,
@@ -12,7 +12,7 @@
 set -u
 BUILD=${1:-build}
 shift 2>/dev/null || true
-SUITES=${*:-unit e2e}
+SUITES=${*:-unit e2e ktls}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
 export MTLSD_BUILD="$BUILD" CMOCKA_MESSAGE_OUTPUT=TAP
@@ -70,7 +70,10 @@ for suite in $SUITES; do
 			run_suite "e2e/$(basename "$t" .sh)" bash "$t"
 		done ;;
 	ktls)
-		run_suite "ktls/uml" sh "$TOP/tests/ktls/run.sh" ;;
+		# MTLSD_KTLS_BUILD: another build for UML (see make asan).
+		ktls_build=${MTLSD_KTLS_BUILD:-$BUILD}
+		case "$ktls_build" in /*) ;; *) ktls_build="$TOP/$ktls_build" ;; esac
+		run_suite "ktls/uml" env MTLSD_BUILD="$ktls_build" sh "$TOP/tests/ktls/run.sh" ;;
 	*)
 		echo "tests/run.sh: unknown suite '$suite'" >&2; exit 2 ;;
 	esac

@@ -60,7 +60,8 @@ tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name)
 		return NULL;
 	c->fd = fd;
 	c->ctx = ctx;
-	c->server_name = server_name;
+	/* Only a client checks a name: the server's re-verification must not. */
+	c->server_name = ctx->role == TLS_ROLE_CLIENT ? server_name : NULL;
 	tls_ctx_ref(ctx);
 	mbedtls_ssl_init(&c->ssl);
 	if (mbedtls_ssl_setup(&c->ssl, &ctx->conf) != 0)

@@ -323,7 +323,7 @@ test_field_order(void **state)
 	}
 	/* Same line as audit_format makes, but for the time. */
 	assert_int_equal(strlen(text), strlen(FULL_LINE));
-	assert_string_equal(text + strlen(TS_PREFIX), FULL_LINE + strlen(TS_PREFIX));
+	assert_string_equal(text + strlen(TS_PREFIX), &FULL_LINE[strlen(TS_PREFIX)]);
 	free(text);
 	check_json(fx, fx->path, 1, false);
 }

@@ -1,0 +1,178 @@
+/*
+ * gcmspeed.c: mbedTLS's own AES-128-GCM speed on one core, the reference the
+ * benchmark holds mtlsd's userspace data path to.
+ *
+ *   gcmspeed [SECONDS]     (default 2 per figure)
+ *
+ * Times three loops over 16 KiB records (a full TLS record's plaintext), each
+ * for SECONDS: mbedtls_gcm_crypt_and_tag (encrypt), mbedtls_gcm_auth_decrypt
+ * (decrypt and check the tag), and psa_aead_encrypt (the PSA path that TLS 1.3
+ * records take in mbedTLS 3.6).  Prints one JSON object, bytes per second:
+ * for each, the best 100 ms slice (what one core can do when nothing else
+ * takes it; the figure the benchmark compares with) and the mean.
+ *
+ * Built by bench/run.sh, not by the Makefile: each .c file directly in
+ * bench/ links into mtlsd-bench, which never links mbedTLS.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/gcm.h>
+#include <mbedtls/version.h>
+#include <psa/crypto.h>
+
+#define REC	16384
+#define TAG	16
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+#define SLICE	0.1	/* seconds per timed slice */
+
+/* What one timed loop does per record; returns 0 or -1. */
+typedef int (*op_fn)(void *arg, uint64_t n);
+
+/* Runs op for secs in SLICE slices; *best and *mean in bytes per second. */
+static int
+timeit(op_fn op, void *arg, double secs, double *best, double *mean)
+{
+	double t0 = now(), ts, t;
+	uint64_t n = 0, ns;
+
+	*best = 0;
+	do {
+		ts = now();
+		ns = 0;
+		do {
+			for (int k = 0; k < 8; k++, ns++)
+				if (op(arg, n + ns) == -1)
+					return -1;
+		} while ((t = now() - ts) < SLICE);
+		if ((double)ns * REC / t > *best)
+			*best = (double)ns * REC / t;
+		n += ns;
+	} while (now() - t0 < secs);
+	*mean = (double)n * REC / (now() - t0);
+	return 0;
+}
+
+struct gcm_arg {
+	mbedtls_gcm_context gcm;
+	unsigned char *in, *out, *back, iv[12], tag[TAG];
+};
+
+static int
+op_encrypt(void *arg, uint64_t n)
+{
+	struct gcm_arg *a = arg;
+
+	a->iv[0] = (unsigned char)n;	/* a fresh nonce per record */
+	return mbedtls_gcm_crypt_and_tag(&a->gcm, MBEDTLS_GCM_ENCRYPT, REC,
+	    a->iv, sizeof(a->iv), NULL, 0, a->in, a->out, TAG, a->tag) == 0 ?
+	    0 : -1;
+}
+
+static int
+op_decrypt(void *arg, uint64_t n)
+{
+	struct gcm_arg *a = arg;
+
+	(void)n;	/* the same record each time: its tag must verify */
+	if (mbedtls_gcm_auth_decrypt(&a->gcm, REC, a->iv, sizeof(a->iv), NULL,
+	    0, a->tag, TAG, a->out, a->back) != 0) {
+		fprintf(stderr, "gcmspeed: tag check failed\n");
+		return -1;
+	}
+	return 0;
+}
+
+struct psa_arg {
+	psa_key_id_t kid;
+	unsigned char *in, *out, iv[12];
+};
+
+static int
+op_psa(void *arg, uint64_t n)
+{
+	struct psa_arg *a = arg;
+	size_t olen;
+
+	a->iv[0] = (unsigned char)n;
+	return psa_aead_encrypt(a->kid, PSA_ALG_GCM, a->iv, sizeof(a->iv), NULL,
+	    0, a->in, REC, a->out, REC + TAG, &olen) == PSA_SUCCESS ? 0 : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	static unsigned char in[REC], out[REC + TAG], back[REC];
+	static struct gcm_arg g;
+	struct psa_arg pa = { .in = in, .out = out };
+	psa_key_attributes_t attr = PSA_KEY_ATTRIBUTES_INIT;
+	unsigned char key[16];
+	double secs = argc > 1 ? atof(argv[1]) : 2.0;
+	double enc, enc_m, dec, dec_m, psa = 0, psa_m = 0;
+	char ver[32];
+
+	if (secs <= 0)
+		secs = 2.0;
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (unsigned char)(i * 131 + 7);
+	memset(key, 0x42, sizeof(key));
+	g.in = in;
+	g.out = out;
+	g.back = back;
+	memset(g.iv, 0x24, sizeof(g.iv));
+	memcpy(pa.iv, g.iv, sizeof(pa.iv));
+	mbedtls_gcm_init(&g.gcm);
+	if (mbedtls_gcm_setkey(&g.gcm, MBEDTLS_CIPHER_ID_AES, key, 128) != 0) {
+		fprintf(stderr, "gcmspeed: mbedtls_gcm_setkey failed\n");
+		return 1;
+	}
+
+	/* Encrypt: the sending proxy's work per record. */
+	if (timeit(op_encrypt, &g, secs, &enc, &enc_m) == -1)
+		return 1;
+	/* Decrypt and verify: the receiving proxy's; one known-good record. */
+	if (op_encrypt(&g, 0) == -1 ||
+	    timeit(op_decrypt, &g, secs, &dec, &dec_m) == -1)
+		return 1;
+	if (memcmp(in, back, REC) != 0) {
+		fprintf(stderr, "gcmspeed: decrypt gave other bytes\n");
+		return 1;
+	}
+	mbedtls_gcm_free(&g.gcm);
+
+	/* PSA AEAD, as TLS 1.3 records are protected in mbedTLS 3.6. */
+	if (psa_crypto_init() == PSA_SUCCESS) {
+		psa_set_key_usage_flags(&attr, PSA_KEY_USAGE_ENCRYPT);
+		psa_set_key_algorithm(&attr, PSA_ALG_GCM);
+		psa_set_key_type(&attr, PSA_KEY_TYPE_AES);
+		psa_set_key_bits(&attr, 128);
+		if (psa_import_key(&attr, key, sizeof(key), &pa.kid) == PSA_SUCCESS) {
+			if (timeit(op_psa, &pa, secs, &psa, &psa_m) == -1)
+				psa = psa_m = 0;
+			psa_destroy_key(pa.kid);
+		}
+		mbedtls_psa_crypto_free();
+	}
+
+	mbedtls_version_get_string(ver);
+	printf("{\"mbedtls\":\"%s\",\"record\":%d,\"seconds\":%.1f,"
+	    "\"slice\":%.1f,\"encrypt_Bps\":%.0f,\"decrypt_Bps\":%.0f,"
+	    "\"psa_encrypt_Bps\":%.0f,\"encrypt_mean_Bps\":%.0f,"
+	    "\"decrypt_mean_Bps\":%.0f,\"psa_encrypt_mean_Bps\":%.0f}\n",
+	    ver, REC, secs, SLICE, enc, dec, psa, enc_m, dec_m, psa_m);
+	return 0;
+}
