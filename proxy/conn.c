@@ -25,7 +25,6 @@
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
-static int handshake_start(struct conn *c);
 static int upstream_connect(struct conn *c);
 
 /* Microseconds on the worker's cached clock (no syscall). */
@@ -91,8 +90,8 @@ conn_update_events(struct conn *c)
 }
 
 /* Before the relay a single wait is kept in up.wants. */
-static void
-wait_for(struct conn *c, unsigned bit)
+void
+conn_wait_for(struct conn *c, unsigned bit)
 {
 	c->up.wants = bit;
 	conn_update_events(c);
@@ -123,6 +122,8 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 	c->phase_us = now_us(c);
 	c->started_ms = c->phase_us / 1000;
 	sock_format(sa, salen, c->peer, sizeof(c->peer));
+	memcpy(&c->peer_sa.ss, sa, salen);
+	c->peer_sa.len = salen;
 	sock_nodelay(fd);
 	if (c->server)
 		c->tls_fd = fd;
@@ -135,10 +136,17 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 	}
 	log_debug("conn=%llu route=%s event=accept peer=%s",
 	    (unsigned long long)c->id, r->rc->name, c->peer);
-	if (c->server)
-		(void)handshake_start(c);
-	else
+	if (c->server && r->rc->accept_proxy) {
+		/* The header comes before any TLS byte; the handshake timeout
+		 * covers both. */
+		c->state = CS_PROXY_HEADER;
+		arm_timer(c, r->rc->handshake_timeout_ms);
+		(void)conn_pp2_read(c);
+	} else if (c->server) {
+		(void)conn_handshake_start(c);
+	} else {
 		(void)upstream_connect(c);
+	}
 }
 
 static void
@@ -164,10 +172,10 @@ handshake_step(struct conn *c)
 
 	switch (rc) {
 	case TLS_WANT_READ:
-		wait_for(c, WANT_TLS_RD);
+		conn_wait_for(c, WANT_TLS_RD);
 		return 0;
 	case TLS_WANT_WRITE:
-		wait_for(c, WANT_TLS_WR);
+		conn_wait_for(c, WANT_TLS_WR);
 		return 0;
 	case TLS_OK:
 		c->tls_ready = true;
@@ -187,8 +195,8 @@ handshake_step(struct conn *c)
 	}
 }
 
-static int
-handshake_start(struct conn *c)
+int
+conn_handshake_start(struct conn *c)
 {
 	struct wroute *r = c->r;
 
@@ -244,7 +252,7 @@ connect_to(struct conn *c, const struct sockname *sn)
 		return -1;
 	}
 	c->state = CS_CONNECTING;
-	wait_for(c, c->server ? WANT_PLAIN_WR : WANT_TLS_WR);
+	conn_wait_for(c, c->server ? WANT_PLAIN_WR : WANT_TLS_WR);
 	return 0;
 }
 
@@ -261,10 +269,12 @@ upstream_connected(struct conn *c)
 	histogram_observe(&c->r->stats.connect, now - c->phase_us);
 	c->phase_us = now;
 	sock_nodelay(fd);
-	wait_for(c, 0);
-	if (c->server)
-		return relay_start(c);
-	return handshake_start(c);
+	conn_wait_for(c, 0);
+	if (!c->server)
+		return conn_handshake_start(c);
+	if (c->r->rc->send_proxy == PROXY_V2 && conn_pp2_send(c) == -1)
+		return -1;
+	return relay_start(c);
 }
 
 static void
@@ -353,6 +363,9 @@ on_event(evutil_socket_t fd, short what, void *arg)
 	    (what & EV_READ ? WANT_PLAIN_RD : WANT_PLAIN_WR);
 
 	switch (c->state) {
+	case CS_PROXY_HEADER:
+		(void)conn_pp2_read(c);
+		return;
 	case CS_HANDSHAKE:
 		(void)handshake_step(c);
 		return;
@@ -375,6 +388,11 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	switch (c->state) {
+	case CS_PROXY_HEADER:
+		counter_add(&c->r->stats.refused[REFUSE_PROXY_HEADER], 1);
+		conn_free(c, "proxy_header", "no complete PROXY header before "
+		    "handshake_timeout");
+		return;
 	case CS_HANDSHAKE:
 		counter_add(&c->r->stats.handshake_timeout, 1);
 		conn_free(c, "handshake_timeout", NULL);
@@ -416,11 +434,11 @@ log_close(struct conn *c, const char *reason, const char *detail)
 	if (detail != NULL)
 		log_safe(detail, strlen(detail), safe_detail, sizeof(safe_detail));
 	(lvl == LOG_LEVEL_INFO ? log_info : log_warnx)(
-	    "conn=%llu route=%s event=close peer=%s id=%s tls=%s cipher=%s "
+	    "conn=%llu route=%s event=close peer=%s%s%s id=%s tls=%s cipher=%s "
 	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s "
 	    "reason=%s%s%s%s",
 	    (unsigned long long)c->id, c->r->rc->name, c->peer,
-	    safe_id[0] ? safe_id : "-",
+	    c->via[0] ? " via=" : "", c->via, safe_id[0] ? safe_id : "-",
 	    c->tls_ready ? tls_conn_version(c->tls) : "-",
 	    c->tls_ready ? tls_conn_cipher(c->tls) : "-",
 	    (unsigned long long)in, (unsigned long long)out,
@@ -459,6 +477,7 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 	close_fd(&c->tls_fd);
 	close_fd(&c->plain_fd);
 	relay_release(c);
+	free(c->pp_buf);
 	counter_sub(&r->stats.conns_open, 1);
 	atomic_fetch_sub(&r->rs->active, 1);
 	TAILQ_REMOVE(&r->w->conns, c, link);

@@ -30,6 +30,7 @@ struct tls_conn;
 struct wroute;
 
 enum conn_state {
+	CS_PROXY_HEADER,	/* reading a PROXY v2 header (accept_proxy) */
 	CS_HANDSHAKE,		/* TLS handshake on tls_fd */
 	CS_RESOLVING,		/* upstream name lookup */
 	CS_CONNECTING,		/* upstream TCP connect */
@@ -77,7 +78,12 @@ struct conn {
 	struct dir up, down;
 	uint64_t started_ms;
 	uint64_t phase_us;		/* start of the current phase */
-	char peer[SOCK_NAME_MAX];	/* the accepted side's address */
+	char peer[SOCK_NAME_MAX];	/* the client's address (PROXY's, if any) */
+	char via[SOCK_NAME_MAX];	/* the load balancer's, with accept_proxy */
+	struct sockname peer_sa;	/* the client's address */
+	struct sockname local_sa;	/* where it connected to (PROXY's dst) */
+	unsigned char *pp_buf;		/* PROXY header so far, while reading it */
+	size_t pp_len;
 };
 
 /* The listener accepted fd on route r: takes ownership of fd. */
@@ -95,6 +101,20 @@ void conn_free(struct conn *c, const char *reason, const char *detail);
  * Returns 0, or -1 when c was freed.
  */
 int conn_reauthorize(struct conn *c);
+
+/* Starts the TLS handshake on tls_fd.  Returns 0, or -1 when c was freed. */
+int conn_handshake_start(struct conn *c);
+
+/* Waits for one event: the single WANT_* bit before the relay. */
+void conn_wait_for(struct conn *c, unsigned bit);
+
+/* conn_pp2.c: reads the PROXY v2 header (accept_proxy = yes), then starts
+ * the handshake.  Returns 0, or -1 when c was freed. */
+int conn_pp2_read(struct conn *c);
+
+/* conn_pp2.c: sends the PROXY v2 header to the upstream (send_proxy = v2).
+ * Returns 0, or -1 when c was freed. */
+int conn_pp2_send(struct conn *c);
 
 /* Makes the four fd events match the union of both directions' wants. */
 void conn_update_events(struct conn *c);

@@ -188,6 +188,9 @@ bool tls_material_equal(const struct tls_material *a, const struct tls_material 
  * since the last call (for a loud, rate-limited warning). */
 bool tls_ctx_take_crl_stale(struct tls_ctx *ctx);
 
+/* The peer certificate's subject CN ("" if none), raw bytes like peer_id. */
+const char *tls_conn_peer_cn(const struct tls_conn *c);
+
 /* "TLSv1.3" and the ciphersuite name, once the handshake is done. */
 const char *tls_conn_version(const struct tls_conn *c);
 const char *tls_conn_cipher(const struct tls_conn *c);

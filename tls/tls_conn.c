@@ -251,6 +251,12 @@ tls_conn_peer_id(const struct tls_conn *c)
 }
 
 const char *
+tls_conn_peer_cn(const struct tls_conn *c)
+{
+	return c->peer_cn;
+}
+
+const char *
 tls_conn_version(const struct tls_conn *c)
 {
 	return c->ssl_freed ? c->version : mbedtls_ssl_get_version(&c->ssl);

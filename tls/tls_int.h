@@ -69,6 +69,7 @@ struct tls_conn {
 	bool denied;			/* set by the verify callback */
 	bool crl_stale;			/* a CRL past nextUpdate was used */
 	char peer_id[TLS_PEER_ID_MAX];
+	char peer_cn[TLS_PEER_ID_MAX];	/* subject CN, for PROXY v2 */
 	char detail[160];
 	/* kernel TLS (tls_ktls.c) */
 	struct tls_ktls_keys *keys;	/* secrets until the switch */

@@ -167,8 +167,13 @@ tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
 	struct tls_conn *c = conn;
 
-	if (depth == 0)
+	if (depth == 0) {
+		const mbedtls_x509_buf *cn = subject_cn(crt);
 		tls_peer_identity(crt, c->peer_id, sizeof(c->peer_id));
+		c->peer_cn[0] = '\0';
+		if (cn != NULL)
+			copy_id(c->peer_cn, sizeof(c->peer_cn), cn->p, cn->len);
+	}
 	policy(c->ctx, crt, depth, flags, &c->denied, &c->crl_stale);
 	if (c->crl_stale)
 		c->ctx->crl_stale_seen = true;
