@@ -22,6 +22,7 @@ set boxwidth 0.9
 set key tmargin horizontal
 set grid ytics
 set yrange [0:*]
+set offsets 0, 0, graph 0.08, 0	# room for the value above the tallest bar
 set xtics nomirror
 set ytics nomirror
 

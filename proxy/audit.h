@@ -93,10 +93,13 @@ struct audit_buf {
 };
 
 /*
- * Opens the sink: path is created if missing (mode 0640) and appended to,
- * opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC; "-" means stdout (used as it
- * is: if stdout is a non-blocking pipe, a full pipe delays lines; if it is a
- * blocking one, a flush may wait on its reader).  s->fd is -1 until it
+ * Opens the sink: path is created if missing (mode 0640, less the umask)
+ * and appended to, opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, plus
+ * O_NOCTTY and O_NONBLOCK (no effect on a regular file; a FIFO without a
+ * reader fails with ENXIO instead of hanging).  "-" means stdout, used as it
+ * is: its flags are shared with whoever else holds it, so they are left
+ * alone; if it is a non-blocking pipe a full pipe only delays lines, if a
+ * blocking one a flush may wait for its reader.  s->fd is -1 until this
  * succeeds.  Returns 0, or -1 with errno (nothing is logged).
  */
 int audit_open(struct audit_sink *s, const char *path);
@@ -133,7 +136,7 @@ void audit_buf_free(struct audit_buf *b);
 void audit_write(struct audit_buf *b, const struct audit_record *r);
 
 /*
- * Writes the buffered lines in one write(2), EINTR aside.  A short write or
+ * Writes the buffered lines in one writev(2), EINTR aside.  A short write or
  * EAGAIN keeps the rest for the next flush; any other error drops the
  * buffered lines, counts them and logs once until a flush works again.
  * Never blocks on a non-blocking fd, never loops.  Call it from a 1-second

@@ -97,6 +97,35 @@ conn_wait_for(struct conn *c, unsigned bit)
 	conn_update_events(c);
 }
 
+/* One audit record about c (a no-op when audit_log is off). */
+static void
+audit(struct conn *c, enum audit_event ev, const char *reason, const char *detail)
+{
+	struct audit_record ar = {
+		.event = ev, .conn = c->id, .route = c->r->rc->name,
+		.peer_addr = c->peer, .reason = reason, .detail = detail,
+	};
+
+	if (!c->r->w->audit_on)
+		return;
+	if (c->tls != NULL && tls_conn_peer_id_len(c->tls) > 0) {
+		ar.peer_id = tls_conn_peer_id(c->tls);
+		ar.peer_id_len = tls_conn_peer_id_len(c->tls);
+	}
+	if (c->tls_ready) {
+		ar.tls_version = tls_conn_version(c->tls);
+		ar.cipher = tls_conn_cipher(c->tls);
+	}
+	if (ev == AUDIT_CLOSE) {
+		ar.has_counts = true;
+		ar.bytes_in = c->server ? c->down.bytes : c->up.bytes;
+		ar.bytes_out = c->server ? c->up.bytes : c->down.bytes;
+		ar.duration_ms = conn_now_ms(c) - c->started_ms;
+		ar.path = c->ktls ? "ktls" : "userspace";
+	}
+	worker_audit(c->r->w, &ar);
+}
+
 void
 conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen)
 {
@@ -136,6 +165,7 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 	}
 	log_debug("conn=%llu route=%s event=accept peer=%s",
 	    (unsigned long long)c->id, r->rc->name, c->peer);
+	audit(c, AUDIT_ACCEPT, NULL, NULL);
 	if (c->server && r->rc->accept_proxy) {
 		/* The header comes before any TLS byte; the handshake timeout
 		 * covers both. */
@@ -160,6 +190,7 @@ handshake_done(struct conn *c)
 	log_debug("conn=%llu route=%s event=handshake_ok peer=%s tls=%s cipher=%s",
 	    (unsigned long long)c->id, c->r->rc->name, c->peer,
 	    tls_conn_version(c->tls), tls_conn_cipher(c->tls));
+	audit(c, AUDIT_HANDSHAKE_OK, NULL, NULL);
 	c->phase_us = now;
 }
 
@@ -190,6 +221,8 @@ handshake_step(struct conn *c)
 	default:
 		f = tls_conn_fail(c->tls);
 		counter_add(&c->r->stats.handshake_fail[f], 1);
+		audit(c, f == TLS_FAIL_DENIED ? AUDIT_DENIED : AUDIT_HANDSHAKE_FAIL,
+		    tls_fail_name(f), tls_conn_fail_detail(c->tls));
 		conn_free(c, tls_fail_name(f), tls_conn_fail_detail(c->tls));
 		return -1;
 	}
@@ -350,6 +383,7 @@ conn_reauthorize(struct conn *c)
 	if (tls_conn_reverify(c->tls, c->r->tls) == 0)
 		return 0;
 	snprintf(reason, sizeof(reason), "reauth_%s", tls_fail_name(tls_conn_fail(c->tls)));
+	audit(c, AUDIT_DENIED, reason, tls_conn_fail_detail(c->tls));
 	conn_free(c, reason, tls_conn_fail_detail(c->tls));
 	return -1;
 }
@@ -395,6 +429,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	case CS_HANDSHAKE:
 		counter_add(&c->r->stats.handshake_timeout, 1);
+		audit(c, AUDIT_HANDSHAKE_FAIL, "handshake_timeout", NULL);
 		conn_free(c, "handshake_timeout", NULL);
 		return;
 	case CS_RESOLVING:
@@ -455,6 +490,7 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 	    &c->ev_plain_wr };
 
 	log_close(c, reason, detail);
+	audit(c, AUDIT_CLOSE, reason, detail);
 	if (c->pstat != NULL) {
 		counter_add(&c->pstat->bytes_in, c->server ? c->down.bytes : c->up.bytes);
 		counter_add(&c->pstat->bytes_out, c->server ? c->up.bytes : c->down.bytes);

@@ -153,6 +153,15 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGHUP:
 		reload_run(d, "sighup");
 		return;
+	case SIGUSR1:
+		/* logrotate has moved the file: write to a new one. */
+		if (d->audit.fd == -1)
+			return;
+		if (audit_reopen(&d->audit) == -1)
+			log_warn("event=audit_reopen path=%s", d->cfg->audit_log);
+		else
+			log_info("event=audit_reopen path=%s", d->cfg->audit_log);
+		return;
 	default:
 		return;
 	}
@@ -298,6 +307,8 @@ daemon_free(struct daemon *d, unsigned ninit)
 	for (unsigned i = 0; i < ninit; i++)
 		worker_free(&d->workers[i]);
 	free(d->workers);
+	if (d->audit.fd != -1)
+		audit_close(&d->audit);
 	for (size_t i = 0; d->routes != NULL && i < d->nroutes; i++) {
 		struct route_state *rs = &d->routes[i];
 		for (unsigned j = 0; rs->listen_fds != NULL && j < d->nworkers; j++)
@@ -337,6 +348,7 @@ daemon_run(const char *config_path)
 
 	memset(&d, 0, sizeof(d));
 	d.notify_fd[0] = d.notify_fd[1] = -1;
+	d.audit.fd = -1;
 	if ((d.cfg = config_load(config_path, stderr)) == NULL)
 		return 1;
 	log_set_level(d.cfg->log_level);
@@ -376,6 +388,12 @@ daemon_run(const char *config_path)
 	    on_worker_done, &d);
 	if (d.notify_ev == NULL || event_add(d.notify_ev, NULL) == -1)
 		goto out;
+	/* Opened before privileges go: /var/log is not the service user's. */
+	if (d.cfg->audit_log != NULL && audit_open(&d.audit, d.cfg->audit_log) == -1) {
+		fprintf(stderr, "%s:%d: audit_log: cannot open '%s': %s\n", d.cfg->path,
+		    d.cfg->global_line[GK_AUDIT_LOG], d.cfg->audit_log, strerror(errno));
+		goto out;
+	}
 	if (admin_start(&d, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s:%d: admin_listen: %s\n", d.cfg->path,
 		    d.cfg->global_line[GK_ADMIN_LISTEN], err);

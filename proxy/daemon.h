@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "proxy/audit.h"
 #include "proxy/sock.h"
 #include "tls/tls.h"
 
@@ -50,6 +51,7 @@ struct daemon {
 	atomic_uint_fast64_t next_conn_id;
 	struct reload *reload;		/* rotation state (reload.c) */
 	struct admin *admin;		/* admin endpoint (admin.c) */
+	struct audit_sink audit;	/* fd -1 when audit_log is off */
 	atomic_uint_fast64_t reloads_ok, reloads_failed;
 };
 

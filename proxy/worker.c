@@ -25,12 +25,33 @@
 /* A refusal line at most this often per route; the rest are counted. */
 #define REFUSE_LOG_INTERVAL 1
 
+void
+worker_audit(struct worker *w, const struct audit_record *r)
+{
+	if (w->audit_on)
+		audit_write(&w->audit, r);
+}
+
+static void
+on_audit_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	audit_flush(&w->audit);
+}
+
 static void
 log_refusal(struct wroute *r, enum refuse_reason why, const char *peer)
 {
 	time_t now = time(NULL);
+	struct audit_record ar = { .event = AUDIT_REFUSED, .route = r->rc->name,
+	    .peer_addr = peer, .reason = refuse_reason_name(why) };
 
 	counter_add(&r->stats.refused[why], 1);
+	/* Every refusal is audited; only the operator's log is rate-limited. */
+	worker_audit(r->w, &ar);
 	if (now - r->refused_logged < REFUSE_LOG_INTERVAL) {
 		r->refused_quiet++;
 		return;
@@ -288,6 +309,15 @@ worker_init(struct worker *w, struct daemon *d, unsigned index, char *err,
 			return -1;
 		}
 	}
+	if (d->audit.fd != -1) {
+		struct timeval every = { 1, 0 };
+		if (audit_buf_init(&w->audit, &d->audit, 64 * 1024) == -1)
+			goto oom;
+		w->audit_on = true;
+		w->audit_timer = event_new(w->base, -1, EV_PERSIST, on_audit_timer, w);
+		if (w->audit_timer == NULL || event_add(w->audit_timer, &every) == -1)
+			goto oom;
+	}
 	w->nroutes = d->nroutes;
 	for (size_t i = 0; i < d->nroutes; i++)
 		if (init_route(w, &w->routes[i], &d->routes[i], err, errlen) == -1)
@@ -307,6 +337,8 @@ worker_main(void *arg)
 	event_base_dispatch(w->base);
 	close_all(w, "shutdown");
 	stop_listening(w);
+	if (w->audit_on)
+		audit_flush(&w->audit);
 	/* Tell the main thread; it joins and frees. */
 	while (write(w->d->notify_fd[1], &done, 1) == -1 && errno == EINTR)
 		;
@@ -365,6 +397,10 @@ worker_free(struct worker *w)
 	}
 	if (w->cmd_ev != NULL)
 		event_free(w->cmd_ev);
+	if (w->audit_timer != NULL)
+		event_free(w->audit_timer);
+	if (w->audit_on)
+		audit_buf_free(&w->audit);
 	if (w->dns != NULL)
 		evdns_base_free(w->dns, 0);
 	if (w->base != NULL)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <sys/queue.h>
 
+#include "proxy/audit.h"
 #include "proxy/bufpool.h"
 #include "proxy/daemon.h"
 #include "proxy/pipepool.h"
@@ -49,6 +50,9 @@ struct worker {
 	struct wroute *routes;
 	size_t nroutes;
 	struct pipepool pipes;		/* for kernel-TLS connections */
+	struct audit_buf audit;		/* this worker's audit lines */
+	bool audit_on;
+	struct event *audit_timer;	/* flushes them every second */
 	TAILQ_HEAD(, conn) conns;
 	size_t nconns;
 	bool draining;
@@ -81,6 +85,9 @@ void worker_send(struct worker *w, enum worker_cmd cmd, size_t route,
 
 /* Joins the thread (if started) and frees everything the worker owns. */
 void worker_free(struct worker *w);
+
+/* Appends an audit record when audit_log is on (worker thread only). */
+void worker_audit(struct worker *w, const struct audit_record *r);
 
 /* Called by conn_free(): a connection of w ended. */
 void worker_conn_gone(struct worker *w);

@@ -188,6 +188,10 @@ bool tls_material_equal(const struct tls_material *a, const struct tls_material 
  * since the last call (for a loud, rate-limited warning). */
 bool tls_ctx_take_crl_stale(struct tls_ctx *ctx);
 
+/* The identity's length in bytes (it may hold NULs; the audit log
+ * escapes them). */
+size_t tls_conn_peer_id_len(const struct tls_conn *c);
+
 /* The peer certificate's subject CN ("" if none), raw bytes like peer_id. */
 const char *tls_conn_peer_cn(const struct tls_conn *c);
 

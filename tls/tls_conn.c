@@ -250,6 +250,12 @@ tls_conn_peer_id(const struct tls_conn *c)
 	return c->peer_id;
 }
 
+size_t
+tls_conn_peer_id_len(const struct tls_conn *c)
+{
+	return c->peer_id_len;
+}
+
 const char *
 tls_conn_peer_cn(const struct tls_conn *c)
 {

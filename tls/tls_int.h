@@ -69,6 +69,7 @@ struct tls_conn {
 	bool denied;			/* set by the verify callback */
 	bool crl_stale;			/* a CRL past nextUpdate was used */
 	char peer_id[TLS_PEER_ID_MAX];
+	size_t peer_id_len;		/* bytes, NULs included */
 	char peer_cn[TLS_PEER_ID_MAX];	/* subject CN, for PROXY v2 */
 	char detail[160];
 	/* kernel TLS (tls_ktls.c) */
@@ -94,8 +95,9 @@ int tls_ktls_send_alert(struct tls_conn *c, unsigned char level, unsigned char d
 /* tls_peer.c: the verify callback installed on every session. */
 int tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
 
-/* tls_peer.c: the identity string of a certificate (see tls_conn_peer_id). */
-void tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len);
+/* tls_peer.c: the identity string of a certificate (see tls_conn_peer_id);
+ * returns its length. */
+size_t tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len);
 
 /* tls_peer.c: maps a failed handshake to a reason and a detail line. */
 void tls_peer_classify(struct tls_conn *c, int mbedtls_ret);

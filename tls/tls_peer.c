@@ -56,16 +56,17 @@ subject_cn(const mbedtls_x509_crt *crt)
 	return NULL;
 }
 
-static void
+static size_t
 copy_id(char *buf, size_t len, const unsigned char *p, size_t n)
 {
 	if (n >= len)
 		n = len - 1;
 	memcpy(buf, p, n);
 	buf[n] = '\0';
+	return n;
 }
 
-void
+size_t
 tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len)
 {
 	static const int order[] = { MBEDTLS_X509_SAN_UNIFORM_RESOURCE_IDENTIFIER,
@@ -76,14 +77,13 @@ tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len)
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		for (const mbedtls_x509_sequence *s = &crt->subject_alt_names;
 		    s != NULL; s = s->next) {
-			if (s->buf.p != NULL && san_kind(&s->buf) == order[i]) {
-				copy_id(buf, len, s->buf.p, s->buf.len);
-				return;
-			}
+			if (s->buf.p != NULL && san_kind(&s->buf) == order[i])
+				return copy_id(buf, len, s->buf.p, s->buf.len);
 		}
 	}
 	if ((cn = subject_cn(crt)) != NULL)
-		copy_id(buf, len, cn->p, cn->len);
+		return copy_id(buf, len, cn->p, cn->len);
+	return 0;
 }
 
 /* Whether any pattern admits the certificate. */
@@ -169,7 +169,7 @@ tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 
 	if (depth == 0) {
 		const mbedtls_x509_buf *cn = subject_cn(crt);
-		tls_peer_identity(crt, c->peer_id, sizeof(c->peer_id));
+		c->peer_id_len = tls_peer_identity(crt, c->peer_id, sizeof(c->peer_id));
 		c->peer_cn[0] = '\0';
 		if (cn != NULL)
 			copy_id(c->peer_cn, sizeof(c->peer_cn), cn->p, cn->len);

@@ -3,8 +3,8 @@
  *
  * The heart is that every line is valid JSON whatever bytes a peer puts in
  * its certificate, so besides exact expected lines every file the tests
- * write is read back by Python's json module (tests/unit/... writes a small
- * checker into the temp dir): strict UTF-8, one object per line, keys in the
+ * write is read back by Python's json module (the checker below, written
+ * into each test's temp dir): strict UTF-8, one object per line, keys in the
  * documented order, no raw control characters, and each peer_id decoding to
  * exactly what Python's bytes.decode("utf-8", "replace") makes of the input.
  * Then the buffer: nothing written before a flush, flushes when full,
