@@ -96,7 +96,7 @@ is_alive() {
 
 # tree PID: PID and all its descendants.
 tree() {
-	local f line p pp rest out="" queue=$1
+	local f line p rest out="" queue=$1
 	declare -A kids=()
 	for f in /proc/[0-9]*/stat; do
 		read -r line 2>/dev/null < "$f" || continue
@@ -130,10 +130,10 @@ cpu_ticks() {
 
 # rss_kib PID: VmRSS summed over PID and its descendants.
 rss_kib() {
-	local p k v u sum=0
+	local p k v sum=0
 	[ -n "$1" ] || { echo 0; return; }
 	for p in $(tree "$1"); do
-		while read -r k v u; do
+		while read -r k v _; do
 			[ "$k" = VmRSS: ] && sum=$(( sum + v ))
 		done 2>/dev/null < "/proc/$p/status"
 	done
@@ -143,14 +143,14 @@ rss_kib() {
 # all_ticks PID... [children]: utime + stime + cutime + cstime summed over the
 # PIDs; with "children" last, only cutime + cstime (what reaped children took).
 all_ticks() {
-	local p line sum=0 kids=0
-	[ "${*: -1}" = children ] && kids=1
+	local p line sum=0 reaped=0
+	[ "${*: -1}" = children ] && reaped=1
 	for p in "$@"; do
 		[ "$p" = children ] && continue
 		read -r line 2>/dev/null < "/proc/$p/stat" || continue
 		line=${line##*) }
 		set -- $line
-		if [ $kids = 1 ]; then
+		if [ $reaped = 1 ]; then
 			sum=$(( sum + ${14} + ${15} ))
 		else
 			sum=$(( sum + ${12} + ${13} + ${14} + ${15} ))
@@ -167,7 +167,7 @@ ORPHAN_TICKS=0	# CPU time of our processes that init reaped (see stop)
 # is in our cutime/cstime, live ones are read directly).  Busy - ours is
 # what other work on the machine took while the bench ran.
 cpu_snapshot() {
-	local line total=0 busy ours=0 p v i
+	local line total=0 busy ours=0 v
 	read -r line < /proc/stat
 	set -- ${line#cpu }
 	for v in "$@"; do total=$(( total + v )); done
@@ -411,7 +411,7 @@ start_system() {
 		wait_listen "$SERVER" "$ps" || return 1
 		render stunnel-client.conf.in "$WORK/$base.client.conf" PKI="$PKI" \
 		    LISTEN_PORT=$pc SERVER_PORT=$ps \
-		    RESUME=$( [ "$resume" = on ] && echo yes || echo no ) || return 1
+		    RESUME="$( [ "$resume" = on ] && echo yes || echo no )" || return 1
 		start "$base.client" stunnel "$WORK/$base.client.conf"
 		CLIENT="$base.client"
 		wait_listen "$CLIENT" "$pc" || return 1 ;;
