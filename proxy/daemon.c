@@ -371,6 +371,7 @@ daemon_run(const char *config_path)
 		goto out;
 	for (size_t i = 0; i < d.nroutes; i++) {
 		d.routes[i].material = materials[i];
+		tls_material_expect_builds(materials[i], (int)d.nworkers);
 		materials[i] = NULL;
 		if (setup_route(&d, i, err, sizeof(err)) == -1) {
 			const struct route_config *rc = &d.cfg->routes[i];

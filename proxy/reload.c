@@ -210,6 +210,7 @@ reload_route(struct daemon *d, struct route_state *rs,
 		tls_material_unref(m);
 		return 0;
 	}
+	tls_material_expect_builds(m, (int)d->nworkers);
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		tls_material_ref(m);
 		worker_send(&d->workers[i], WCMD_SWAP_TLS, rs->index, m);

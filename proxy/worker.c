@@ -191,6 +191,7 @@ swap_tls(struct worker *w, size_t route, struct tls_material *m)
 	struct tls_error err;
 	struct tls_ctx *ctx = tls_ctx_new(m, &err);
 
+	tls_material_built(m);
 	tls_material_unref(m);
 	if (ctx == NULL) {
 		log_warnx("route=%s event=reload worker=%u status=failed error=\"%s\"",
@@ -260,7 +261,9 @@ init_route(struct worker *w, struct wroute *r, struct route_state *rs,
 			return -1;
 		}
 	}
-	if ((r->tls = tls_ctx_new(rs->material, &terr)) == NULL) {
+	r->tls = tls_ctx_new(rs->material, &terr);
+	tls_material_built(rs->material);
+	if (r->tls == NULL) {
 		snprintf(err, errlen, "route [%s]: %s", r->rc->name, terr.msg);
 		return -1;
 	}

@@ -106,6 +106,15 @@ struct tls_material *tls_material_load(const struct tls_params *p,
 void tls_material_ref(struct tls_material *m);
 void tls_material_unref(struct tls_material *m);	/* NULL: no-op */
 
+/*
+ * Key hygiene: the key file's bytes are wiped once every context that needs
+ * them is built.  The owner says how many will be (one per worker); each
+ * builder calls tls_material_built() after its tls_ctx_new(); the last call
+ * wipes.  A material never told to expect builds keeps its key until freed.
+ */
+void tls_material_expect_builds(struct tls_material *m, int n);
+void tls_material_built(struct tls_material *m);
+
 /* notAfter of the material's own certificate (0 if none). */
 time_t tls_material_not_after(const struct tls_material *m);
 

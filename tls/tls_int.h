@@ -27,6 +27,8 @@ struct tls_material {
 	enum tls_role role;
 	struct tls_blob cert, key, ca, crl;
 	char *password;			/* from key_password_file, or NULL */
+	unsigned char secret_digest[32];	/* SHA-256 of key and password */
+	atomic_int builders;		/* contexts still to be built from key */
 	int min_version;
 	enum tls_auth client_auth;
 	bool crl_stale_refuse;

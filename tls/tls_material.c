@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <mbedtls/platform_util.h>
+#include <mbedtls/sha256.h>
 
 #include "tls/tls_int.h"
 
@@ -254,6 +255,19 @@ tls_material_load(const struct tls_params *p, struct tls_error *err)
 		tls_ctx_unref(probe);
 		goto fail;
 	}
+	/* Reloads compare secrets by digest: the bytes go once parsed. */
+	{
+		mbedtls_sha256_context sha;
+		mbedtls_sha256_init(&sha);
+		mbedtls_sha256_starts(&sha, 0);
+		if (m->key.data != NULL)
+			mbedtls_sha256_update(&sha, m->key.data, m->key.len);
+		if (m->password != NULL)
+			mbedtls_sha256_update(&sha, (const unsigned char *)m->password,
+			    strlen(m->password) + 1);
+		mbedtls_sha256_finish(&sha, m->secret_digest);
+		mbedtls_sha256_free(&sha);
+	}
 	for (const mbedtls_x509_crl *crl = &probe->crl; crl != NULL; crl = crl->next) {
 		time_t next;
 		if (crl->version == 0)
@@ -313,6 +327,27 @@ blob_equal(const struct tls_blob *a, const struct tls_blob *b)
 	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
 }
 
+void
+tls_material_expect_builds(struct tls_material *m, int n)
+{
+	atomic_store(&m->builders, n);
+}
+
+/* The last context built: the key's bytes (and the password's) are wiped,
+ * leaving the parsed keys inside the contexts only. */
+void
+tls_material_built(struct tls_material *m)
+{
+	if (atomic_fetch_sub(&m->builders, 1) != 1)
+		return;
+	blob_free(&m->key, true);
+	if (m->password != NULL) {
+		mbedtls_platform_zeroize(m->password, strlen(m->password));
+		free(m->password);
+		m->password = NULL;
+	}
+}
+
 bool
 tls_material_equal(const struct tls_material *a, const struct tls_material *b)
 {
@@ -320,10 +355,9 @@ tls_material_equal(const struct tls_material *a, const struct tls_material *b)
 	    a->client_auth == b->client_auth &&
 	    a->crl_stale_refuse == b->crl_stale_refuse &&
 	    a->want_ktls == b->want_ktls && a->ktls_required == b->ktls_required &&
-	    blob_equal(&a->cert, &b->cert) && blob_equal(&a->key, &b->key) &&
-	    blob_equal(&a->ca, &b->ca) && blob_equal(&a->crl, &b->crl) &&
-	    (a->password == NULL) == (b->password == NULL) &&
-	    (a->password == NULL || strcmp(a->password, b->password) == 0) &&
+	    blob_equal(&a->cert, &b->cert) && blob_equal(&a->ca, &b->ca) &&
+	    blob_equal(&a->crl, &b->crl) &&
+	    memcmp(a->secret_digest, b->secret_digest, sizeof(a->secret_digest)) == 0 &&
 	    a->npeers == b->npeers && (a->npeers == 0 ||
 	    memcmp(a->peers, b->peers, a->npeers * sizeof(*a->peers)) == 0);
 }

@@ -39,6 +39,7 @@
 #include "certs/certs.h"
 #include "config/peer_pattern.h"
 #include "tls/tls.h"
+#include "tls/tls_int.h"	/* to see the key bytes go */
 
 #define MAX_ARGS	16
 #define MAX_STEPS	200		/* handshake rounds before giving up */
@@ -193,6 +194,7 @@ group_setup(void **state)
 	const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
 	static const struct { const char *name, *san, *nb, *days; } issue[] = {
 		{ "server", "dns:localhost,ip:127.0.0.1,uri:spiffe://t/server", NULL, NULL },
+		{ "server2", "dns:localhost", NULL, NULL },	/* another key */
 		{ "client", "uri:spiffe://t/client", NULL, NULL },
 		{ "node7", "dns:node7.train.internal", NULL, NULL },
 		{ "node_7", NULL, NULL, NULL },		/* not a host name: CN only */
@@ -1331,6 +1333,41 @@ test_material_not_after(void **state)
 	tls_material_unref(m);
 }
 
+/*
+ * Key hygiene: once the expected contexts are built, the key file's bytes
+ * are gone from memory (wiped and freed), contexts built before still work,
+ * and reload comparison (by digest) still tells equal keys from different.
+ */
+static void
+test_key_bytes_wiped(void **state)
+{
+	struct tls_params p = params(TLS_ROLE_SERVER, dir, "server");
+	struct tls_material *m = load(&p), *same = load(&p), *other;
+	struct tls_error err;
+	struct tls_ctx *c1, *c2;
+
+	(void)state;
+	assert_non_null(m->key.data);
+	tls_material_expect_builds(m, 2);
+	c1 = tls_ctx_new(m, &err);
+	assert_non_null(c1);
+	tls_material_built(m);
+	assert_non_null(m->key.data);		/* one build still to come */
+	c2 = tls_ctx_new(m, &err);
+	assert_non_null(c2);
+	tls_material_built(m);
+	assert_null(m->key.data);		/* wiped after the last */
+	assert_true(tls_material_equal(m, same));
+	p = params(TLS_ROLE_SERVER, dir, "server2");
+	other = load(&p);
+	assert_false(tls_material_equal(m, other));
+	tls_ctx_unref(c1);
+	tls_ctx_unref(c2);
+	tls_material_unref(m);
+	tls_material_unref(same);
+	tls_material_unref(other);
+}
+
 static void
 test_material_equal(void **state)
 {
@@ -1685,6 +1722,7 @@ main(void)
 		cmocka_unit_test(test_material_encrypted_key),
 		cmocka_unit_test(test_material_not_after),
 		cmocka_unit_test(test_material_equal),
+		cmocka_unit_test(test_key_bytes_wiped),
 		cmocka_unit_test(test_crl_revoked),
 		cmocka_unit_test(test_crl_stale_warns),
 		cmocka_unit_test(test_crl_stale_refused),
