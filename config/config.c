@@ -67,6 +67,7 @@ static const struct key_def keys[] = {
 	{ "send_proxy",		SCOPE_ROUTE, RK_SEND_PROXY, false },
 	{ "accept_proxy",	SCOPE_ROUTE, RK_ACCEPT_PROXY, false },
 	{ "buffer_size",	SCOPE_BOTH, RK_BUFFER_SIZE, false },
+	{ "session_resumption",	SCOPE_BOTH, RK_SESSION_RESUMPTION, false },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -292,6 +293,8 @@ set_route_key(struct loader *L, struct route_config *r, enum route_key k,
 			return *why = "buffer_size must be from 16.25K to 16M", -1;
 		r->buffer_size = size;
 		return 0;
+	case RK_SESSION_RESUMPTION:
+		return parse_bool(v, &r->session_resumption, why);
 	case RK_COUNT:
 		break;
 	}

@@ -34,7 +34,7 @@ enum route_key {
 	RK_ALLOW_CIDR, RK_DENY_CIDR, RK_HANDSHAKE_TIMEOUT, RK_IDLE_TIMEOUT,
 	RK_CONNECT_TIMEOUT, RK_MAX_CONNECTIONS, RK_KTLS, RK_CRL_STALE,
 	RK_REAUTHORIZE, RK_SEND_PROXY, RK_ACCEPT_PROXY, RK_BUFFER_SIZE,
-	RK_COUNT
+	RK_SESSION_RESUMPTION, RK_COUNT
 };
 
 struct route_config {
@@ -66,6 +66,7 @@ struct route_config {
 	enum proxy_proto send_proxy;	/* server routes: to the backend */
 	bool accept_proxy;		/* expect a PROXY v2 header on accept */
 	uint64_t buffer_size;		/* bytes per direction buffer */
+	bool session_resumption;	/* TLS 1.3 tickets */
 };
 
 /* Keys only [global] can set; the order indexes config.global_line[]. */

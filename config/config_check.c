@@ -29,6 +29,7 @@ route_init_defaults(struct route_config *r)
 	r->reauthorize = REAUTH_CLOSE;
 	r->send_proxy = PROXY_NONE;
 	r->buffer_size = CONFIG_DEFAULT_BUFFER_SIZE;
+	r->session_resumption = true;
 }
 
 void
@@ -83,6 +84,7 @@ inherit(struct route_config *r, const struct route_config *d, enum route_key k)
 	case RK_CRL_STALE: r->crl_stale = d->crl_stale; break;
 	case RK_REAUTHORIZE: r->reauthorize = d->reauthorize; break;
 	case RK_BUFFER_SIZE: r->buffer_size = d->buffer_size; break;
+	case RK_SESSION_RESUMPTION: r->session_resumption = d->session_resumption; break;
 	default: break;
 	}
 	r->line[k] = d->line[k];

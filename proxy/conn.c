@@ -185,6 +185,8 @@ handshake_done(struct conn *c)
 	uint64_t now = now_us(c);
 
 	histogram_observe(&c->r->stats.handshake, now - c->phase_us);
+	if (tls_conn_resumed(c->tls))
+		counter_add(&c->r->stats.handshakes_resumed, 1);
 	if ((c->pstat = peer_stats_get(&c->r->peers, tls_conn_peer_id(c->tls))) != NULL)
 		counter_add(&c->pstat->conns, 1);
 	log_debug("conn=%llu route=%s event=handshake_ok peer=%s tls=%s cipher=%s",
@@ -469,13 +471,14 @@ log_close(struct conn *c, const char *reason, const char *detail)
 	if (detail != NULL)
 		log_safe(detail, strlen(detail), safe_detail, sizeof(safe_detail));
 	(lvl == LOG_LEVEL_INFO ? log_info : log_warnx)(
-	    "conn=%llu route=%s event=close peer=%s%s%s id=%s tls=%s cipher=%s "
+	    "conn=%llu route=%s event=close peer=%s%s%s id=%s tls=%s cipher=%s%s "
 	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s "
 	    "reason=%s%s%s%s",
 	    (unsigned long long)c->id, c->r->rc->name, c->peer,
 	    c->via[0] ? " via=" : "", c->via, safe_id[0] ? safe_id : "-",
 	    c->tls_ready ? tls_conn_version(c->tls) : "-",
 	    c->tls_ready ? tls_conn_cipher(c->tls) : "-",
+	    c->tls_ready && tls_conn_resumed(c->tls) ? " resumed=yes" : "",
 	    (unsigned long long)in, (unsigned long long)out,
 	    (unsigned long long)(conn_now_ms(c) - c->started_ms),
 	    c->ktls ? "ktls" : "userspace", reason,

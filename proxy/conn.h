@@ -64,6 +64,7 @@ struct conn {
 	struct tls_conn *tls;
 	bool tls_ready;			/* handshake done */
 	bool ktls;			/* records in the kernel, bytes by splice() */
+	bool rx_pending;		/* kTLS TX on, RX waits for the first record */
 	unsigned tls_gen;		/* the route's tls_gen when TLS began */
 	struct peer_stat *pstat;	/* per-identity counters, or NULL */
 	struct event *ev_tls_rd, *ev_tls_wr, *ev_plain_rd, *ev_plain_wr;

@@ -58,6 +58,7 @@ daemon_tls_params(const struct route_config *rc, struct tls_params *p)
 	p->crl_stale_refuse = rc->crl_stale == CRL_STALE_REFUSE;
 	p->ktls = rc->ktls != KTLS_OFF;
 	p->ktls_required = rc->ktls == KTLS_ON;
+	p->resumption = rc->session_resumption;
 	p->peers = rc->mode == MODE_SERVER ? rc->allow_peers : rc->expect_peers;
 	p->npeers = rc->mode == MODE_SERVER ? rc->n_allow_peers : rc->n_expect_peers;
 }

@@ -214,6 +214,9 @@ metrics_render(const struct daemon *d, struct evbuffer *out)
 	per_route(out, d, "mtlsd_handshake_timeouts_total", "counter",
 	    "Handshakes cut at handshake_timeout.",
 	    offsetof(struct route_stats, handshake_timeout));
+	per_route(out, d, "mtlsd_handshakes_resumed_total", "counter",
+	    "Handshakes that resumed a session from a ticket.",
+	    offsetof(struct route_stats, handshakes_resumed));
 	per_route(out, d, "mtlsd_upstream_failures_total", "counter",
 	    "Upstream connects refused, unreachable or timed out.",
 	    offsetof(struct route_stats, upstream_fail));

@@ -337,6 +337,22 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 	return 0;
 }
 
+/* TX is the kernel's already: from here on, failing means closing.
+ * Returns 0, or -1 when c was freed. */
+static int
+ktls_switch_rx(struct conn *c)
+{
+	const char *why;
+
+	if (tls_ktls_start_rx(c->tls, &why) == -1) {
+		conn_free(c, "ktls_failed", why);
+		return -1;
+	}
+	c->rx_pending = false;
+	dir_release_if_empty(c, &c->down);
+	return 0;
+}
+
 /* Hands the session to kernel TLS when the route wants it and the kernel
  * has it.  Returns 0 (whichever path was taken), or -1 when c was freed. */
 static int
@@ -356,32 +372,40 @@ ktls_switch(struct conn *c)
 		    (unsigned long long)c->id, c->r->rc->name, why);
 		return 0;
 	}
-	/* TX is the kernel's now: from here on, failing means closing. */
-	if (tls_ktls_start_rx(c->tls, &why) == -1) {
-		conn_free(c, "ktls_failed", why);
-		return -1;
-	}
 	c->ktls = true;
 	counter_add(&c->r->stats.conns_ktls, 1);
-	return 0;
+	/* A resuming client keeps RX in mbedTLS until the server's first
+	 * record, which is its ticket when it sends one: mbedTLS must read
+	 * that, the kernel could only drop it. */
+	if (!c->server && c->r->rc->session_resumption) {
+		c->rx_pending = true;
+		return 0;
+	}
+	return ktls_switch_rx(c);
 }
-
 int
 relay_run(struct conn *c, unsigned fired)
 {
 	struct route_stats *st = &c->r->stats;
 	uint64_t up0 = c->up.bytes, down0 = c->down.bytes;
 
-	if (c->ktls) {
-		if ((c->up.wants & fired) && pump_splice(c, &c->up, true) == -1)
+	if (c->up.wants & fired) {
+		if ((c->ktls ? pump_splice(c, &c->up, true) : pump_up(c)) == -1)
 			return -1;
-		if ((c->down.wants & fired) && pump_splice(c, &c->down, false) == -1)
+	}
+	if (c->down.wants & fired) {
+		bool user = !c->ktls || c->rx_pending;
+		if ((user ? pump_down(c) : pump_splice(c, &c->down, false)) == -1)
 			return -1;
-	} else {
-		if ((c->up.wants & fired) && pump_up(c) == -1)
-			return -1;
-		if ((c->down.wants & fired) && pump_down(c) == -1)
-			return -1;
+		/* The ticket (or the first record) is in, nothing is left in
+		 * mbedTLS or in the buffer: RX goes to the kernel. */
+		if (c->rx_pending && tls_conn_records_read(c->tls) > 0 &&
+		    c->down.off == c->down.len && !c->down.eof &&
+		    tls_ktls_rx_ready(c->tls)) {
+			if (ktls_switch_rx(c) == -1)
+				return -1;
+			c->down.wants = WANT_TLS_RD;
+		}
 	}
 	if (c->up.bytes != up0 || c->down.bytes != down0) {
 		/* "in" flows from the accepted side onward. */

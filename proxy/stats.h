@@ -57,6 +57,7 @@ struct route_stats {
 	counter_t refused[REFUSE_COUNT];
 	counter_t handshake_fail[TLS_FAIL_COUNT];
 	counter_t handshake_timeout;
+	counter_t handshakes_resumed;	/* sessions resumed from a ticket */
 	counter_t upstream_fail;	/* connect refused, unreachable, timed out */
 	counter_t bytes_in;		/* from the accepted side onward */
 	counter_t bytes_out;		/* back to the accepted side */

@@ -89,6 +89,7 @@ struct tls_params {
 	bool crl_stale_refuse;		/* refuse, rather than warn, past nextUpdate */
 	bool ktls;			/* prepare sessions for kernel TLS */
 	bool ktls_required;		/* offer only suites the kernel takes */
+	bool resumption;		/* TLS 1.3 session tickets */
 	const struct peer_pattern *peers;	/* allow_peers / expect_peers */
 	size_t npeers;
 };
@@ -196,6 +197,14 @@ bool tls_material_equal(const struct tls_material *a, const struct tls_material 
 /* Whether some session of this context used a CRL past its nextUpdate
  * since the last call (for a loud, rate-limited warning). */
 bool tls_ctx_take_crl_stale(struct tls_ctx *ctx);
+
+/* Whether the handshake resumed an earlier session (no certificates were
+ * exchanged; the identity is the one the ticket was issued to). */
+bool tls_conn_resumed(const struct tls_conn *c);
+
+/* Records read (data or tickets) since the handshake: a client waiting for
+ * its ticket before handing RX to the kernel watches this. */
+unsigned tls_conn_records_read(const struct tls_conn *c);
 
 /* The identity's length in bytes (it may hold NULs; the audit log
  * escapes them). */

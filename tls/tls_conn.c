@@ -75,6 +75,8 @@ tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name)
 	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
 	if (ctx->want_ktls && tls_ktls_watch(c) == -1)
 		goto fail;
+	if (tls_ticket_offer(c) == -1)
+		goto fail;
 	return c;
 fail:
 	tls_conn_free(c);
@@ -94,6 +96,21 @@ tls_conn_free(struct tls_conn *c)
 	free(c);
 }
 
+/*
+ * A TLS 1.3 NewSessionTicket surfaced from mbedTLS: any of its entry points
+ * may report one (read, but also write and handshake, which finish pending
+ * post-handshake work first).  Keep it; the caller calls again (STYLE 20).
+ */
+static bool
+took_ticket(struct tls_conn *c, int ret)
+{
+	if (ret != MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+		return false;
+	c->records_read++;
+	tls_ticket_keep(c);
+	return true;
+}
+
 /* Records why a session failed, once: the first cause is the real one. */
 static int
 fail(struct tls_conn *c, int ret)
@@ -106,7 +123,14 @@ fail(struct tls_conn *c, int ret)
 int
 tls_conn_handshake(struct tls_conn *c)
 {
-	int ret = mbedtls_ssl_handshake(&c->ssl);
+	int ret;
+
+	/* The ticket callbacks are the context's; they need the session. */
+	c->ctx->current = c;
+	do
+		ret = mbedtls_ssl_handshake(&c->ssl);
+	while (took_ticket(c, ret));
+	c->ctx->current = NULL;
 
 	switch (ret) {
 	case 0:
@@ -123,7 +147,9 @@ tls_conn_handshake(struct tls_conn *c)
 			return TLS_ERR;
 		}
 		/* A session without a certificate has no identity; the verify
-		 * callback filled peer_id when there was one. */
+		 * callback filled peer_id when there was one, the ticket when
+		 * the session was resumed. */
+		tls_ticket_settle(c);
 		return TLS_OK;
 	case MBEDTLS_ERR_SSL_WANT_READ:
 		return TLS_WANT_READ;
@@ -152,15 +178,19 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 
 	for (;;) {
 		ret = mbedtls_ssl_read(&c->ssl, buf, len);
-		if (ret > 0)
+		if (ret > 0) {
+			c->records_read++;
 			return ret;
+		}
 		switch (ret) {
 		case MBEDTLS_ERR_SSL_WANT_READ:
 			return TLS_WANT_READ;
 		case MBEDTLS_ERR_SSL_WANT_WRITE:
 			return TLS_WANT_WRITE;
 		case MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET:
-			continue;	/* not data: read on (STYLE rule 20) */
+			/* Not data: keep it for the next connection, read on. */
+			(void)took_ticket(c, ret);
+			continue;
 		case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
 			return TLS_EOF;
 		case 0:
@@ -178,7 +208,11 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 ssize_t
 tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
-	int ret = mbedtls_ssl_write(&c->ssl, buf, len);
+	int ret;
+
+	do
+		ret = mbedtls_ssl_write(&c->ssl, buf, len);
+	while (took_ticket(c, ret));
 
 	if (ret > 0)
 		return ret;
@@ -200,7 +234,9 @@ tls_conn_close_notify(struct tls_conn *c)
 	if (c->ktls_tx)
 		return tls_ktls_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
 		    MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
-	ret = mbedtls_ssl_close_notify(&c->ssl);
+	do
+		ret = mbedtls_ssl_close_notify(&c->ssl);
+	while (took_ticket(c, ret));
 
 	if (ret == 0)
 		return TLS_OK;
@@ -248,6 +284,18 @@ const char *
 tls_conn_peer_id(const struct tls_conn *c)
 {
 	return c->peer_id;
+}
+
+bool
+tls_conn_resumed(const struct tls_conn *c)
+{
+	return c->resumed;
+}
+
+unsigned
+tls_conn_records_read(const struct tls_conn *c)
+{
+	return c->records_read;
 }
 
 size_t

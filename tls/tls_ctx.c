@@ -191,6 +191,7 @@ tls_ctx_new(const struct tls_material *m, struct tls_error *err)
 	mbedtls_x509_crl_init(&ctx->crl);
 	mbedtls_entropy_init(&ctx->entropy);
 	mbedtls_ctr_drbg_init(&ctx->drbg);
+	mbedtls_gcm_init(&ctx->ticket_gcm);
 
 	if (m->npeers > 0) {
 		ctx->peers = malloc(m->npeers * sizeof(*ctx->peers));
@@ -222,11 +223,15 @@ tls_ctx_new(const struct tls_material *m, struct tls_error *err)
 	    ciphersuites_ktls : ciphersuites);
 	mbedtls_ssl_conf_authmode(&ctx->conf, authmode(m));
 	mbedtls_ssl_conf_renegotiation(&ctx->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
-#if defined(MBEDTLS_SSL_SESSION_TICKETS)
-	if (m->role == TLS_ROLE_CLIENT)
+	/* Without resumption, a client asks for no tickets (a server sends
+	 * none: it has no ticket callbacks). */
+	if (m->role == TLS_ROLE_CLIENT && !m->resumption)
 		mbedtls_ssl_conf_session_tickets(&ctx->conf,
 		    MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
-#endif
+	if (m->resumption && tls_ticket_ctx_init(ctx, m) == -1) {
+		tls_error_set(err, TLS_FILE_NONE, 0, "cannot set up session tickets");
+		goto fail;
+	}
 	if (m->cert.data != NULL && load_own(ctx, m, err) == -1)
 		goto fail;
 	if (m->ca.data != NULL && load_trust(ctx, m, err) == -1)
@@ -255,6 +260,7 @@ tls_ctx_unref(struct tls_ctx *ctx)
 	mbedtls_x509_crl_free(&ctx->crl);
 	mbedtls_ctr_drbg_free(&ctx->drbg);
 	mbedtls_entropy_free(&ctx->entropy);
+	tls_ticket_ctx_free(ctx);
 	free(ctx->peers);
 	free(ctx);
 }

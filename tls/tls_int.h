@@ -9,6 +9,7 @@
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
+#include <mbedtls/gcm.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crl.h>
@@ -28,6 +29,9 @@ struct tls_material {
 	struct tls_blob cert, key, ca, crl;
 	char *password;			/* from key_password_file, or NULL */
 	unsigned char secret_digest[32];	/* SHA-256 of key and password */
+	bool resumption;		/* session tickets (tls_ticket.c) */
+	unsigned char ticket_key[32];	/* servers: seals tickets; random per load */
+	unsigned char ticket_name[4];
 	atomic_int builders;		/* contexts still to be built from key */
 	int min_version;
 	enum tls_auth client_auth;
@@ -53,6 +57,15 @@ struct tls_ctx {
 	bool crl_stale_refuse;
 	bool want_ktls;			/* export keys for a kernel-TLS switch */
 	bool crl_stale_seen;		/* a session used a stale CRL */
+	/* session resumption (tls_ticket.c) */
+	bool resumption;
+	mbedtls_gcm_context ticket_gcm;	/* servers: the material's ticket key */
+	unsigned char ticket_name[4];
+	struct tls_conn *current;	/* whose handshake step runs now */
+	mbedtls_ssl_session saved;	/* clients: the newest ticket */
+	bool have_saved;
+	char saved_id[256];		/* ... and the server it came from */
+	size_t saved_id_len;
 	struct peer_pattern *peers;	/* owned copy */
 	size_t npeers;
 };
@@ -74,6 +87,13 @@ struct tls_conn {
 	size_t peer_id_len;		/* bytes, NULs included */
 	char peer_cn[TLS_PEER_ID_MAX];	/* subject CN, for PROXY v2 */
 	char detail[160];
+	time_t peer_not_after;		/* the peer certificate's notAfter */
+	unsigned records_read;		/* records read after the handshake */
+	bool resumed;			/* the handshake resumed a session */
+	bool saw_cert;			/* the peer sent a certificate this time */
+	bool offered;			/* clients: a ticket was offered */
+	char offered_id[TLS_PEER_ID_MAX];
+	size_t offered_id_len;
 	/* kernel TLS (tls_ktls.c) */
 	struct tls_ktls_keys *keys;	/* secrets until the switch */
 	bool ktls_tx, ktls_rx;
@@ -84,6 +104,20 @@ struct tls_conn {
 	unsigned char *peer_der;	/* the peer's certificate, ditto */
 	size_t peer_der_len;
 };
+
+/* tls_material.c: an X.509 time as seconds since the epoch (UTC). */
+time_t tls_x509_time(const mbedtls_x509_time *t);
+
+/* tls_ticket.c: random ticket key for a server material. */
+int tls_ticket_material_init(struct tls_material *m);
+/* tls_ticket.c: tickets on a new context (servers issue, clients keep). */
+int tls_ticket_ctx_init(struct tls_ctx *ctx, const struct tls_material *m);
+void tls_ticket_ctx_free(struct tls_ctx *ctx);
+/* tls_ticket.c: clients: offer the kept ticket; keep a new one; adopt the
+ * ticket's identity after a resumed handshake. */
+int tls_ticket_offer(struct tls_conn *c);
+void tls_ticket_keep(struct tls_conn *c);
+void tls_ticket_settle(struct tls_conn *c);
 
 /* tls_ktls.c: capture the traffic secrets during the handshake. */
 int tls_ktls_watch(struct tls_conn *c);

@@ -346,7 +346,9 @@ drop_mbedtls(struct tls_conn *c)
 
 	snprintf(c->version, sizeof(c->version), "%s", mbedtls_ssl_get_version(&c->ssl));
 	snprintf(c->cipher, sizeof(c->cipher), "%s", mbedtls_ssl_get_ciphersuite(&c->ssl));
-	if (peer != NULL && (c->peer_der = malloc(peer->raw.len)) != NULL) {
+	/* A resumed session's certificate came with its ticket, already kept. */
+	if (peer != NULL && c->peer_der == NULL &&
+	    (c->peer_der = malloc(peer->raw.len)) != NULL) {
 		memcpy(c->peer_der, peer->raw.p, peer->raw.len);
 		c->peer_der_len = peer->raw.len;
 	}

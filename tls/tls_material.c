@@ -143,8 +143,8 @@ read_secret(const char *path, const struct tls_params *p, size_t max,
 	return read_fd(fd, path, max, b, which, err);
 }
 
-static time_t
-x509_time_to_unix(const mbedtls_x509_time *t)
+time_t
+tls_x509_time(const mbedtls_x509_time *t)
 {
 	struct tm tm = {
 		.tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
@@ -160,10 +160,10 @@ check_own_validity(struct tls_material *m, const struct tls_ctx *ctx,
     const char *path, struct tls_error *err)
 {
 	const mbedtls_x509_crt *crt = &ctx->own_chain;
-	time_t now = time(NULL), from = x509_time_to_unix(&crt->valid_from);
+	time_t now = time(NULL), from = tls_x509_time(&crt->valid_from);
 	char when[32];
 
-	m->not_after = x509_time_to_unix(&crt->valid_to);
+	m->not_after = tls_x509_time(&crt->valid_to);
 	if (now > m->not_after) {
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", gmtime(&m->not_after));
 		tls_error_set(err, TLS_FILE_CERT, 0, "certificate '%s' expired on %s",
@@ -197,6 +197,12 @@ tls_material_load(const struct tls_params *p, struct tls_error *err)
 	m->client_auth = p->client_auth;
 	m->crl_stale_refuse = p->crl_stale_refuse;
 	m->want_ktls = p->ktls;
+	m->resumption = p->resumption;
+	if (m->resumption && m->role == TLS_ROLE_SERVER &&
+	    tls_ticket_material_init(m) == -1) {
+		tls_error_set(err, TLS_FILE_NONE, 0, "no randomness for the ticket key");
+		goto fail;
+	}
 	m->ktls_required = p->ktls_required;
 	if (p->npeers > 0) {
 		if ((m->peers = malloc(p->npeers * sizeof(*m->peers))) == NULL) {
@@ -272,7 +278,7 @@ tls_material_load(const struct tls_params *p, struct tls_error *err)
 		time_t next;
 		if (crl->version == 0)
 			continue;
-		next = x509_time_to_unix(&crl->next_update);
+		next = tls_x509_time(&crl->next_update);
 		if (m->crl_next_update == 0 || next < m->crl_next_update)
 			m->crl_next_update = next;
 	}
@@ -311,6 +317,7 @@ tls_material_unref(struct tls_material *m)
 		mbedtls_platform_zeroize(m->password, strlen(m->password));
 		free(m->password);
 	}
+	mbedtls_platform_zeroize(m->ticket_key, sizeof(m->ticket_key));
 	free(m->peers);
 	free(m);
 }
@@ -355,6 +362,7 @@ tls_material_equal(const struct tls_material *a, const struct tls_material *b)
 	    a->client_auth == b->client_auth &&
 	    a->crl_stale_refuse == b->crl_stale_refuse &&
 	    a->want_ktls == b->want_ktls && a->ktls_required == b->ktls_required &&
+	    a->resumption == b->resumption &&
 	    blob_equal(&a->cert, &b->cert) && blob_equal(&a->ca, &b->ca) &&
 	    blob_equal(&a->crl, &b->crl) &&
 	    memcmp(a->secret_digest, b->secret_digest, sizeof(a->secret_digest)) == 0 &&

@@ -169,7 +169,9 @@ tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 
 	if (depth == 0) {
 		const mbedtls_x509_buf *cn = subject_cn(crt);
+		c->saw_cert = true;
 		c->peer_id_len = tls_peer_identity(crt, c->peer_id, sizeof(c->peer_id));
+		c->peer_not_after = tls_x509_time(&crt->valid_to);
 		c->peer_cn[0] = '\0';
 		if (cn != NULL)
 			copy_id(c->peer_cn, sizeof(c->peer_cn), cn->p, cn->len);
@@ -195,12 +197,16 @@ reverify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 }
 
 /* The peer's chain: from mbedTLS's session, or, once kernel TLS freed
- * that, parsed again from the leaf kept at the switch. */
+ * that (or for a resumed session), parsed again from the leaf kept. */
 static mbedtls_x509_crt *
 peer_chain(struct tls_conn *c, mbedtls_x509_crt *scratch)
 {
-	if (!c->ssl_freed)
-		return (mbedtls_x509_crt *)mbedtls_ssl_get_peer_cert(&c->ssl);
+	const mbedtls_x509_crt *live = c->ssl_freed ? NULL :
+	    mbedtls_ssl_get_peer_cert(&c->ssl);
+
+	/* A resumed session has no certificate of its own: its ticket's. */
+	if (live != NULL)
+		return (mbedtls_x509_crt *)live;
 	if (c->peer_der == NULL ||
 	    mbedtls_x509_crt_parse_der(scratch, c->peer_der, c->peer_der_len) != 0)
 		return NULL;
