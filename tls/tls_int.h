@@ -5,6 +5,7 @@
 #ifndef MTLSD_TLS_TLS_INT_H
 #define MTLSD_TLS_TLS_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include <mbedtls/ctr_drbg.h>
@@ -32,6 +33,14 @@ struct tls_material {
 	bool resumption;		/* session tickets (tls_ticket.c) */
 	unsigned char ticket_key[32];	/* servers: seals tickets; random per load */
 	unsigned char ticket_name[4];
+	/* Clients: the newest ticket, shared by the route's workers (a
+	 * reconnect may land on any of them).  Touched at connection set-up
+	 * only, never on the data path. */
+	pthread_mutex_t ticket_lock;
+	unsigned char *ticket_blob;	/* mbedtls_ssl_session_save() of it */
+	size_t ticket_len;
+	char ticket_id[256];		/* the server it came from */
+	size_t ticket_id_len;
 	atomic_int builders;		/* contexts still to be built from key */
 	int min_version;
 	enum tls_auth client_auth;
@@ -62,10 +71,7 @@ struct tls_ctx {
 	mbedtls_gcm_context ticket_gcm;	/* servers: the material's ticket key */
 	unsigned char ticket_name[4];
 	struct tls_conn *current;	/* whose handshake step runs now */
-	mbedtls_ssl_session saved;	/* clients: the newest ticket */
-	bool have_saved;
-	char saved_id[256];		/* ... and the server it came from */
-	size_t saved_id_len;
+	struct tls_material *m;		/* clients: where the ticket is kept */
 	struct peer_pattern *peers;	/* owned copy */
 	size_t npeers;
 };

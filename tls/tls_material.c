@@ -192,6 +192,7 @@ tls_material_load(const struct tls_params *p, struct tls_error *err)
 		return NULL;
 	}
 	atomic_init(&m->refs, 1);
+	pthread_mutex_init(&m->ticket_lock, NULL);
 	m->role = p->role;
 	m->min_version = p->min_version;
 	m->client_auth = p->client_auth;
@@ -318,6 +319,11 @@ tls_material_unref(struct tls_material *m)
 		free(m->password);
 	}
 	mbedtls_platform_zeroize(m->ticket_key, sizeof(m->ticket_key));
+	if (m->ticket_blob != NULL) {
+		mbedtls_platform_zeroize(m->ticket_blob, m->ticket_len);
+		free(m->ticket_blob);
+	}
+	pthread_mutex_destroy(&m->ticket_lock);
 	free(m->peers);
 	free(m);
 }

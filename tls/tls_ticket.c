@@ -2,7 +2,8 @@
  * tls_ticket.c: TLS 1.3 session resumption with tickets.
  *
  * Server routes issue one ticket per full handshake; client routes keep the
- * newest ticket per worker and offer it on their next connection, so a
+ * newest ticket (one per route, shared by its workers) and offer it on the
+ * next connection, so a
  * reconnect skips the certificate signatures and verifications (the key
  * exchange stays ephemeral: PSK with (EC)DHE, never plain PSK).
  *
@@ -19,6 +20,7 @@
  *   ticket = name(4) | iv(12) | AES-GCM(issued(8) | not_after(8) | id_len(2)
  *            | id | der_len(2) | der | mbedTLS session) | tag(16)
  */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -164,6 +166,10 @@ tls_ticket_ctx_init(struct tls_ctx *ctx, const struct tls_material *m)
 		    ticket_parse, ctx);
 		mbedtls_ssl_conf_new_session_tickets(&ctx->conf, 1);
 	} else {
+		/* The ticket lives in the material, which every worker's
+		 * context of the route shares. */
+		tls_material_ref((struct tls_material *)m);
+		ctx->m = (struct tls_material *)m;
 		mbedtls_ssl_conf_session_tickets(&ctx->conf,
 		    MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
 		/* mbedtls_ssl_read() reports each ticket, so we can keep it. */
@@ -178,34 +184,70 @@ tls_ticket_ctx_init(struct tls_ctx *ctx, const struct tls_material *m)
 	return 0;
 }
 
-/* Client: offer the kept ticket, and remember who it was for. */
+/* Client: offer the route's newest ticket, and remember who it was for. */
 int
 tls_ticket_offer(struct tls_conn *c)
 {
-	struct tls_ctx *ctx = c->ctx;
+	struct tls_material *m = c->ctx->m;
+	mbedtls_ssl_session session;
+	unsigned char *blob = NULL;
+	size_t len = 0;
 
-	if (!ctx->resumption || ctx->role != TLS_ROLE_CLIENT || !ctx->have_saved)
+	if (!c->ctx->resumption || c->ctx->role != TLS_ROLE_CLIENT || m == NULL)
 		return 0;
-	if (mbedtls_ssl_set_session(&c->ssl, &ctx->saved) != 0)
-		return 0;	/* a full handshake, then */
-	memcpy(c->offered_id, ctx->saved_id, sizeof(c->offered_id));
-	c->offered_id_len = ctx->saved_id_len;
-	c->offered = true;
+	pthread_mutex_lock(&m->ticket_lock);
+	if (m->ticket_blob != NULL && (blob = malloc(m->ticket_len)) != NULL) {
+		memcpy(blob, m->ticket_blob, m->ticket_len);
+		len = m->ticket_len;
+		memcpy(c->offered_id, m->ticket_id, sizeof(c->offered_id));
+		c->offered_id_len = m->ticket_id_len;
+	}
+	pthread_mutex_unlock(&m->ticket_lock);
+	if (blob == NULL)
+		return 0;
+	mbedtls_ssl_session_init(&session);
+	/* A session that will not load or set: a full handshake, then. */
+	c->offered = mbedtls_ssl_session_load(&session, blob, len) == 0 &&
+	    mbedtls_ssl_set_session(&c->ssl, &session) == 0;
+	mbedtls_ssl_session_free(&session);
+	mbedtls_platform_zeroize(blob, len);
+	free(blob);
 	return 0;
 }
 
-/* Client: a ticket arrived on c; keep it for the next connection. */
+/* Client: a ticket arrived on c; it becomes the route's newest. */
 void
 tls_ticket_keep(struct tls_conn *c)
 {
-	struct tls_ctx *ctx = c->ctx;
+	struct tls_material *m = c->ctx->m;
+	mbedtls_ssl_session session;
+	unsigned char *blob = NULL, *old;
+	size_t len = 0, old_len;
 
-	if (ctx->have_saved)
-		mbedtls_ssl_session_free(&ctx->saved);
-	mbedtls_ssl_session_init(&ctx->saved);
-	ctx->have_saved = mbedtls_ssl_get_session(&c->ssl, &ctx->saved) == 0;
-	memcpy(ctx->saved_id, c->peer_id, sizeof(ctx->saved_id));
-	ctx->saved_id_len = c->peer_id_len;
+	if (m == NULL)
+		return;
+	mbedtls_ssl_session_init(&session);
+	if (mbedtls_ssl_get_session(&c->ssl, &session) != 0 ||
+	    mbedtls_ssl_session_save(&session, NULL, 0, &len) !=
+	    MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL || (blob = malloc(len)) == NULL ||
+	    mbedtls_ssl_session_save(&session, blob, len, &len) != 0) {
+		free(blob);
+		mbedtls_ssl_session_free(&session);
+		return;
+	}
+	mbedtls_ssl_session_free(&session);
+	pthread_mutex_lock(&m->ticket_lock);
+	old = m->ticket_blob;
+	old_len = m->ticket_len;
+	m->ticket_blob = blob;
+	m->ticket_len = len;
+	memcpy(m->ticket_id, c->peer_id, sizeof(m->ticket_id));
+	m->ticket_id_len = c->peer_id_len;
+	pthread_mutex_unlock(&m->ticket_lock);
+	if (old != NULL) {
+		mbedtls_platform_zeroize(old, old_len);
+		free(old);
+	}
 }
 
 /* Client: after the handshake, a server that sent no certificate resumed
@@ -225,8 +267,8 @@ tls_ticket_settle(struct tls_conn *c)
 void
 tls_ticket_ctx_free(struct tls_ctx *ctx)
 {
-	if (ctx->have_saved)
-		mbedtls_ssl_session_free(&ctx->saved);
+	tls_material_unref(ctx->m);
+	ctx->m = NULL;
 	mbedtls_gcm_free(&ctx->ticket_gcm);
 	mbedtls_platform_zeroize(ctx->ticket_name, sizeof(ctx->ticket_name));
 }

@@ -80,6 +80,12 @@ check "metrics count the kTLS connections" \
 # A stream that ends part-way through a record, from an independent peer.
 out=$($PEER roundtrip --connect 127.0.0.1:$P_CLI --bytes 1234567)
 check "an odd-sized stream (1234567 bytes) is intact over kTLS, sha256 equal" grep -q match=yes <<< "$out"
+# The first connection's ticket was read by mbedTLS before the client's RX
+# went to the kernel; this second one resumed from it, still on kTLS.
+check "a resumed session runs on kTLS too (server side)" \
+	wait_log "$T/k.log" "route=in event=close .*resumed=yes .*bytes_in=1234567 .*path=ktls reason=eof"
+check "... and on the client side" \
+	wait_log "$T/k.log" "route=out event=close .*resumed=yes .*bytes_in=1234567 .*path=ktls reason=eof"
 
 # 2. OpenSSL's client against a kTLS server route.
 s_client() { # PORT ARGS...
