@@ -189,6 +189,14 @@ pump_down(struct conn *c)
 			n = tls_conn_read(c->tls, d->buf + d->len, cap - d->len);
 			if (n > 0) {
 				d->len += (size_t)n;
+				/* A short record with nothing behind it in mbedTLS
+				 * ends a message: send it now rather than spend a
+				 * recv() learning the socket is empty (the event is
+				 * level-triggered: more bytes will still wake us). */
+				if (n < TLS_RECORD_MAX && !tls_conn_pending(c->tls)) {
+					tls_dry = true;
+					d->wants |= WANT_TLS_RD;
+				}
 			} else if (n == TLS_WANT_READ) {
 				tls_dry = true;
 				d->wants |= WANT_TLS_RD;
@@ -270,6 +278,7 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 {
 	struct pipepool *pool = &c->r->w->pipes;
 	int src = up ? c->plain_fd : c->tls_fd, dst = up ? c->tls_fd : c->plain_fd;
+	bool maybe_more = true;	/* a short splice() means the socket is empty */
 	ssize_t n;
 
 	d->wants = 0;
@@ -308,6 +317,10 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 			d->shut = true;
 			break;
 		}
+		if (!maybe_more) {
+			d->wants = up ? WANT_PLAIN_RD : WANT_TLS_RD;
+			break;
+		}
 		if (d->pipe[0] == -1 && pipepool_get(pool, d->pipe) == -1) {
 			conn_free(c, "out_of_descriptors", strerror(errno));
 			return -1;
@@ -316,6 +329,9 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			d->in_pipe += (size_t)n;
+			/* kTLS hands over one record per call: only a short one
+			 * says the stream paused. */
+			maybe_more = up ? n == SPLICE_CHUNK : n >= TLS_RECORD_MAX;
 		} else if (n == 0) {
 			/* TCP EOF.  On the TLS side a clean end is close_notify,
 			 * which arrives as a control record instead. */
