@@ -1,5 +1,5 @@
 # bench/plot.gp: bar charts of the benchmark, from the .dat files that
-# bench/run.sh writes (tab-separated: system and figures; "#" lines are
+# bench/report.py writes (tab-separated: system and figures; "#" lines are
 # comments).
 #   gnuplot -e "outdir='build/bench'; term='pngcairo'; nstreams=2" bench/plot.gp
 # "?" in a .dat file is a figure this run does not have (a system that is n/a

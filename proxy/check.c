@@ -4,9 +4,33 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "proxy/check.h"
 #include "proxy/daemon.h"
+
+/* A route certificate near its end is worth a warning (exit status stays
+ * 0); an expired one was refused when its material was loaded. */
+#define EXPIRY_WARN_DAYS 7
+
+static void
+warn_expiry(const struct config *cfg, struct tls_material **m)
+{
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct route_config *rc = &cfg->routes[i];
+		time_t end = tls_material_not_after(m[i]);
+		char when[32];
+
+		if (end == 0 || end - now >= EXPIRY_WARN_DAYS * 86400)
+			continue;
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", gmtime(&end));
+		fprintf(stderr, "%s:%d: warning: cert: [%s]'s certificate expires in "
+		    "%ld day(s), on %s\n", cfg->path, rc->line[RK_CERT], rc->name,
+		    (long)((end - now) / 86400), when);
+	}
+}
 
 int
 check_run(const char *config_path)
@@ -26,6 +50,7 @@ check_run(const char *config_path)
 		goto out;
 	}
 	if (daemon_load_materials(cfg, m, stderr) == 0) {
+		warn_expiry(cfg, m);
 		printf("%s: OK (%zu route%s)\n", config_path, cfg->nroutes,
 		    cfg->nroutes == 1 ? "" : "s");
 		rc = 0;

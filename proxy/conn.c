@@ -189,9 +189,15 @@ handshake_done(struct conn *c)
 		counter_add(&c->r->stats.handshakes_resumed, 1);
 	if ((c->pstat = peer_stats_get(&c->r->peers, tls_conn_peer_id(c->tls))) != NULL)
 		counter_add(&c->pstat->conns, 1);
-	log_debug("conn=%llu route=%s event=handshake_ok peer=%s tls=%s cipher=%s",
-	    (unsigned long long)c->id, c->r->rc->name, c->peer,
-	    tls_conn_version(c->tls), tls_conn_cipher(c->tls));
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char id[4 * 256 + 1];
+		log_safe(tls_conn_peer_id(c->tls), tls_conn_peer_id_len(c->tls), id,
+		    sizeof(id));
+		log_debug("conn=%llu route=%s event=handshake_ok peer=%s id=%s tls=%s "
+		    "cipher=%s%s", (unsigned long long)c->id, c->r->rc->name, c->peer,
+		    id[0] ? id : "-", tls_conn_version(c->tls), tls_conn_cipher(c->tls),
+		    tls_conn_resumed(c->tls) ? " resumed=yes" : "");
+	}
 	audit(c, AUDIT_HANDSHAKE_OK, NULL, NULL);
 	c->phase_us = now;
 }
@@ -215,7 +221,7 @@ handshake_step(struct conn *c)
 		handshake_done(c);
 		/* A reload during the handshake: hold it to the new policy. */
 		if (c->tls_gen != c->r->tls_gen &&
-		    c->r->rc->reauthorize == REAUTH_CLOSE && conn_reauthorize(c) == -1)
+		    c->r->reauthorize == REAUTH_CLOSE && conn_reauthorize(c) == -1)
 			return -1;
 		if (c->server)
 			return upstream_connect(c);

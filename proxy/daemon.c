@@ -110,7 +110,7 @@ static void
 stop_workers(struct daemon *d, enum worker_cmd cmd)
 {
 	for (unsigned i = 0; i < d->nworkers; i++)
-		worker_send(&d->workers[i], cmd, 0, NULL);
+		worker_send(&d->workers[i], cmd, 0, NULL, REAUTH_CLOSE);
 }
 
 static void
@@ -190,6 +190,7 @@ setup_route(struct daemon *d, size_t i, char *err, size_t errlen)
 
 	rs->rc = rc;
 	rs->index = i;
+	rs->reauthorize = rc->reauthorize;
 	atomic_init(&rs->active, 0);
 	if (rc->connect.kind == ADDR_UNIX || addr_is_literal(&rc->connect)) {
 		if (sock_resolve(&rc->connect, false, &rs->upstream, err, errlen) == -1)

@@ -33,6 +33,7 @@ struct route_state {
 	struct tls_material *material;	/* current; main thread only */
 	int *listen_fds;		/* one per worker, handed to them at start */
 	bool listening;			/* listen_fds were opened by us */
+	enum reauthorize reauthorize;	/* as last sent to the workers */
 };
 
 struct daemon {

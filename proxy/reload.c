@@ -184,7 +184,6 @@ restart_keys(const struct route_config *a, const struct route_config *b,
 	DIFF(a->ktls != b->ktls, "ktls");
 	DIFF(a->send_proxy != b->send_proxy, "send_proxy");
 	DIFF(a->accept_proxy != b->accept_proxy, "accept_proxy");
-	DIFF(a->reauthorize != b->reauthorize, "reauthorize");
 #undef DIFF
 }
 
@@ -206,14 +205,17 @@ reload_route(struct daemon *d, struct route_state *rs,
 		    "action=kept_previous", rc->name, err);
 		return -1;
 	}
-	if (rs->material != NULL && tls_material_equal(m, rs->material)) {
+	/* reauthorize travels with the swap, so a change to it alone counts. */
+	if (rs->material != NULL && tls_material_equal(m, rs->material) &&
+	    rc->reauthorize == rs->reauthorize) {
 		tls_material_unref(m);
 		return 0;
 	}
+	rs->reauthorize = rc->reauthorize;
 	tls_material_expect_builds(m, (int)d->nworkers);
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		tls_material_ref(m);
-		worker_send(&d->workers[i], WCMD_SWAP_TLS, rs->index, m);
+		worker_send(&d->workers[i], WCMD_SWAP_TLS, rs->index, m, rc->reauthorize);
 	}
 	tls_material_unref(rs->material);
 	rs->material = m;

@@ -164,6 +164,7 @@ close_all(struct worker *w, const char *reason)
  * atomically (PIPE_BUF), so several threads may send at once. */
 struct wcmd {
 	uint8_t type;
+	uint8_t reauth;			/* enum reauthorize */
 	size_t route;
 	struct tls_material *m;
 };
@@ -185,7 +186,8 @@ reauthorize(struct worker *w, struct wroute *r)
 }
 
 static void
-swap_tls(struct worker *w, size_t route, struct tls_material *m)
+swap_tls(struct worker *w, size_t route, struct tls_material *m,
+    enum reauthorize reauth)
 {
 	struct wroute *r = &w->routes[route];
 	struct tls_error err;
@@ -202,7 +204,8 @@ swap_tls(struct worker *w, size_t route, struct tls_material *m)
 	tls_ctx_unref(r->tls);
 	r->tls = ctx;
 	r->tls_gen++;
-	if (r->rc->reauthorize == REAUTH_CLOSE)
+	r->reauthorize = reauth;
+	if (reauth == REAUTH_CLOSE)
 		reauthorize(w, r);
 }
 
@@ -228,7 +231,7 @@ on_cmd(evutil_socket_t fd, short what, void *arg)
 			event_base_loopexit(w->base, NULL);
 			break;
 		case WCMD_SWAP_TLS:
-			swap_tls(w, cmd.route, cmd.m);
+			swap_tls(w, cmd.route, cmd.m, (enum reauthorize)cmd.reauth);
 			break;
 		}
 	}
@@ -251,6 +254,7 @@ init_route(struct worker *w, struct wroute *r, struct route_state *rs,
 	r->w = w;
 	r->rs = rs;
 	r->rc = rs->rc;
+	r->reauthorize = rs->rc->reauthorize;
 	r->listen_fd = rs->listen_fds[w->index];
 	rs->listen_fds[w->index] = -1;
 	bufpool_init(&r->pool, (size_t)r->rc->buffer_size, POOL_KEEP);
@@ -363,9 +367,10 @@ worker_start(struct worker *w)
 
 void
 worker_send(struct worker *w, enum worker_cmd type, size_t route,
-    struct tls_material *m)
+    struct tls_material *m, enum reauthorize reauth)
 {
-	struct wcmd cmd = { .type = (uint8_t)type, .route = route, .m = m };
+	struct wcmd cmd = { .type = (uint8_t)type, .reauth = (uint8_t)reauth,
+	    .route = route, .m = m };
 
 	_Static_assert(sizeof(cmd) <= PIPE_BUF, "command must be written atomically");
 	while (write(w->cmd_fd[1], &cmd, sizeof(cmd)) == -1 && errno == EINTR)

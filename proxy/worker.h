@@ -31,6 +31,7 @@ struct wroute {
 	int listen_fd;			/* until the listener owns it */
 	struct tls_ctx *tls;		/* for new connections */
 	unsigned tls_gen;		/* bumped at each swap */
+	enum reauthorize reauthorize;	/* as of the newest reload */
 	struct bufpool pool;
 	struct route_stats stats;
 	struct peer_stats peers;	/* per-identity series (metrics_peer_limit) */
@@ -77,11 +78,12 @@ int worker_start(struct worker *w);
 
 /*
  * Queues a command for the worker (any thread).  WCMD_SWAP_TLS takes route
- * (an index) and m, whose reference passes to the worker; the others take
- * 0 and NULL.
+ * (an index), m, whose reference passes to the worker, and the route's
+ * reauthorize setting from the config just read; the others take 0, NULL
+ * and REAUTH_CLOSE.
  */
 void worker_send(struct worker *w, enum worker_cmd cmd, size_t route,
-    struct tls_material *m);
+    struct tls_material *m, enum reauthorize reauth);
 
 /* Joins the thread (if started) and frees everything the worker owns. */
 void worker_free(struct worker *w);

@@ -62,6 +62,18 @@ printf 'not a certificate\n' > "$T/junk.crt"
 good | sed "s|^ca = .*|ca = $T/junk.crt|" > "$T/junkca.ini"
 refused junkca 4 "cannot parse CA certificate"
 
+# A certificate that expires within 7 days: check warns, and still passes;
+# run warns at start.
+"$MTLSD" certs issue --dir "$T/pki" --name shortlived --san dns:localhost --days 3 > /dev/null
+good | sed "s|^cert = .*|cert = $T/pki/shortlived.crt|; s|^key = .*|key = $T/pki/shortlived.key|" > "$T/soon.ini"
+out=$("$MTLSD" check -c "$T/soon.ini" 2>&1); rc=$?
+check "check warns of a certificate expiring within 7 days, and passes (rc=$rc: $out)" \
+	eval 'test $rc -eq 0 && grep -q "soon.ini:2: warning: cert: .*expires in 2 day" <<< "$out"'
+bg soon "$MTLSD" run -c "$T/soon.ini"
+check "run warns of it at start (event=cert_expiring days_left=2)" \
+	wait_log "$T/soon.log" "route=in event=cert_expiring days_left=2 " 10
+stop soon
+
 # A port another process holds: run says which, exits 1.
 bg_peer busy echo --listen 127.0.0.1:$P_BUSY
 good | sed "s|^listen = .*|listen = 127.0.0.1:$P_BUSY|" > "$T/busy.ini"

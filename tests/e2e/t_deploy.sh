@@ -115,4 +115,20 @@ check "with an idle connection open, SIGTERM exits after drain_timeout (1 s: too
 	eval 'test $rc -eq 0 && test $ms -ge 900 && test $ms -lt 5000'
 check "... closing that connection with reason=shutdown" log_has "$T/drain.log" "event=close .*reason=shutdown"
 exec 7>&-
+
+# SIGINT: exit now, whatever drain_timeout says.
+sed -i 's/^drain_timeout = .*/drain_timeout = 30s/' "$T/drain.ini"
+: > "$T/drain.log"
+start_mtlsd drain "$T/drain.ini"
+exec 7> >(timeout 30 openssl s_client -connect 127.0.0.1:$P_SRV2 -servername localhost \
+	-CAfile "$T/pki/ca.crt" -cert "$T/pki/client.crt" -key "$T/pki/client.key" -quiet > "$T/idle2.out" 2>&1)
+wait_log "$T/drain.log" "event=handshake_ok" 10
+started=$(date +%s%N)
+kill -INT "${PID_OF[drain]}"
+wait "${PID_OF[drain]}"; rc=$?; unset "PID_OF[drain]"
+ms=$(( ($(date +%s%N) - started) / 1000000 ))
+check "SIGINT exits at once with a connection open (took ${ms} ms, rc $rc; drain_timeout is 30 s)" \
+	eval 'test $rc -eq 0 && test $ms -lt 3000'
+check "... closing it with reason=shutdown" log_has "$T/drain.log" "event=close .*reason=shutdown"
+exec 7>&-
 finish

@@ -28,6 +28,7 @@ workers = 2
 audit_log = $T/audit.jsonl
 admin_listen = 127.0.0.1:$P_ADMIN
 readyz_upstream = yes
+metrics_peer_limit = 1
 drain_timeout = 20s
 cert = $T/pki/server.crt
 key = $T/pki/server.key
@@ -112,6 +113,13 @@ check "connections_refused{reason=source_address} moved by 1" \
 	test $(( $(metric mtlsd_connections_refused_total 'route="deny",reason="source_address"') - r0 )) = 1
 check "the handshake histogram counted the 4 completed handshakes" \
 	test $(( $(metric mtlsd_handshake_duration_seconds_count 'route="in"') - h0 )) = 4
+check "per-identity series: spiffe://test/client's 3 connections, summed over workers" \
+	grep -q 'mtlsd_peer_connections_total{route="in",peer_id="spiffe://test/client"} 3' <<< "$M"
+series=$(grep -c '^mtlsd_peer_connections_total{route="in"' <<< "$M")
+total=$(( $(grep '^mtlsd_peer_connections_total{route="in"' <<< "$M" | awk '{s += $2} END {print s}') + \
+	$(metric mtlsd_peer_others_connections_total 'route="in"') ))
+check "... bounded: at most metrics_peer_limit (1) series per worker (2): $series" test "$series" -le 2
+check "... and nothing lost: series plus others count all 4 verified connections ($total)" test "$total" = 4
 check "certificate expiry is exported in seconds" \
 	grep -qE '^mtlsd_certificate_expiry_seconds\{route="in"\} [0-9]{6,}$' <<< "$M"
 

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 make_pki || { not_ok "PKI"; finish; }
-read -r P_ECHO P_SRV P_CLI <<< "$(free_ports 3)"
+read -r P_ECHO P_SRV P_CLI P_SRV_UNIX P_CLI_UNIX <<< "$(free_ports 5)"
 
 conf pair <<EOF
 [global]
@@ -27,6 +27,22 @@ server_name = localhost
 cert = $T/pki/client.crt
 key = $T/pki/client.key
 
+[in-unix-backend]
+; the app behind a server route listens on a unix socket
+mode = server
+listen = 127.0.0.1:$P_SRV_UNIX
+connect = unix:$T/backend.sock
+cert = $T/pki/server.crt
+key = $T/pki/server.key
+
+[out-to-unix-backend]
+mode = client
+listen = 127.0.0.1:$P_CLI_UNIX
+connect = 127.0.0.1:$P_SRV_UNIX
+server_name = localhost
+cert = $T/pki/client.crt
+key = $T/pki/client.key
+
 [out-unix]
 mode = client
 listen = unix:$T/app.sock
@@ -37,6 +53,7 @@ key = $T/pki/client.key
 EOF
 
 bg_peer echo echo --listen 127.0.0.1:$P_ECHO
+bg_peer unixecho echo --listen "unix:$T/backend.sock"
 start_mtlsd pair "$T/pair.ini" || { not_ok "mtlsd starts"; finish; }
 
 out=$($PEER roundtrip --connect 127.0.0.1:$P_CLI --bytes $((16 << 20)))
@@ -55,6 +72,9 @@ check "half-close: the client shuts its write side and still reads the whole rep
 
 out=$($PEER roundtrip --connect "unix:$T/app.sock" --bytes $((1 << 20)))
 check "a unix-socket client route carries 1 MiB intact ($out)" grep -q 'match=yes' <<< "$out"
+
+out=$($PEER roundtrip --connect 127.0.0.1:$P_CLI_UNIX --bytes $((1 << 20)))
+check "a server route forwards to a unix-socket backend, 1 MiB intact ($out)" grep -q 'match=yes' <<< "$out"
 
 # Several streams at once, spread over both workers.
 pids=()

@@ -28,6 +28,7 @@ touch "$T/index.txt"; echo 01 > "$T/crlnumber"
 gencrl() { openssl ca -config "$T/ca.cnf" -gencrl -keyfile "$T/pki/ca.key" \
 	-cert "$T/pki/ca.crt" -out "$1" "${@:2}" > /dev/null 2>&1; }
 gencrl "$T/empty.crl"
+$M issue --dir "$T/pki" --name client2k --san uri:spiffe://test/client2k > /dev/null
 cp "$T/empty.crl" "$T/live/ca.crl"
 
 conf rot <<EOF
@@ -127,6 +128,29 @@ out=$(printf 'ping\n' | timeout 10 openssl s_client -connect 127.0.0.1:$P_SRV -s
 	-CAfile "$T/pki/ca.crt" -cert "$T/pki/client.crt" -key "$T/pki/client.key" -ign_eof 2>&1)
 check "a new connection from the revoked peer is refused (reason=revoked)" \
 	wait_log "$T/rot.log" "route=in event=close .*reason=revoked" 10
+
+# reauthorize = keep: a live connection outlives the reload that would
+# refuse it now; only new connections meet the new policy.
+openssl ca -config "$T/ca.cnf" -revoke "$T/pki/client2k.crt" -keyfile "$T/pki/ca.key" \
+	-cert "$T/pki/ca.crt" > /dev/null 2>&1
+sed -i 's/^\[in\]$/[in]\nreauthorize = keep/' "$T/rot.ini"
+kill -HUP "${PID_OF[rot]}"
+wait_log "$T/rot.log" "event=reload trigger=sighup" 10
+exec 8> >(timeout 30 openssl s_client -connect 127.0.0.1:$P_SRV -servername localhost \
+	-CAfile "$T/pki/ca.crt" -cert "$T/pki/client2k.crt" -key "$T/pki/client2k.key" \
+	-quiet -no_ign_eof \
+	> "$T/keep.out" 2>&1)
+wait_log "$T/rot.log" "route=in event=handshake_ok .*id=spiffe://test/client2k" 10
+gencrl "$T/revoked2.crl"
+n=$(reloads)
+replace "$T/revoked2.crl" "$T/live/ca.crl"
+wait_reloads $((n + 1))
+check "reauthorize = keep: the revoked peer's live connection stays open" \
+	eval '! log_has "$T/rot.log" "id=spiffe://test/client2k .*reason=reauth"'
+exec 8>&-
+check "... until it ends by itself" wait_log "$T/rot.log" "route=in event=close .*id=spiffe://test/client2k .*reason=eof" 10
+sed -i '/^reauthorize = keep$/d' "$T/rot.ini"
+kill -HUP "${PID_OF[rot]}"
 
 # 4. SIGHUP reloads too; with nothing changed, nothing is swapped.
 n=$(reloads)

@@ -171,7 +171,15 @@ make_openssl_fixtures(void)
 	    "-crl_lastupdate 20200101000000Z -crl_nextupdate 20200102000000Z "
 	    "-out stale.pem >/dev/null 2>&1 && "
 	    "openssl pkcs8 -topk8 -v2 aes-256-cbc -in client.key -out enc.key "
-	    "-passout pass:secret >/dev/null 2>&1 && chmod 600 enc.key", dir) != 0)
+	    "-passout pass:secret >/dev/null 2>&1 && chmod 600 enc.key && "
+	    /* The same CRL in DER, and a PEM bundle: the foreign CA's CRL
+	     * first, ours second. */
+	    "openssl crl -in crl.pem -outform DER -out crl.der && "
+	    "touch foreign/index.txt && echo 01 > foreign/crlnumber && "
+	    "sed 's|%s|%s/foreign|g' ca.cnf > foreign/ca.cnf && "
+	    "openssl ca -config foreign/ca.cnf -keyfile foreign/ca.key "
+	    "-cert foreign/ca.crt -gencrl -out foreign/crl.pem >/dev/null 2>&1 && "
+	    "cat foreign/crl.pem crl.pem > bundle.pem", dir, dir, dir) != 0)
 		return -1;
 	if (write_file(at(dir, "pw"), "secret\n", 0600) == -1 ||
 	    write_file(at(dir, "pw.wrong"), "not-the-secret\n", 0600) == -1)
@@ -1444,6 +1452,25 @@ test_crl_revoked(void **state)
 	tls_material_unref(sm);
 }
 
+/* crl = FILE takes DER, and PEM files holding several CRLs. */
+static void
+test_crl_der_and_bundle(void **state)
+{
+	struct tls_material *sm;
+	char id[256];
+
+	(void)state;
+	need_openssl();
+	sm = server_crl("crl.der", false);
+	expect_server_refuses(sm, dir, "revoked", TLS_FAIL_REVOKED);
+	expect_admitted(sm, dir, "client", id, sizeof(id));
+	tls_material_unref(sm);
+	sm = server_crl("bundle.pem", false);
+	expect_server_refuses(sm, dir, "revoked", TLS_FAIL_REVOKED);
+	expect_admitted(sm, dir, "client", id, sizeof(id));
+	tls_material_unref(sm);
+}
+
 static void
 test_crl_stale_warns(void **state)
 {
@@ -1724,6 +1751,7 @@ main(void)
 		cmocka_unit_test(test_material_equal),
 		cmocka_unit_test(test_key_bytes_wiped),
 		cmocka_unit_test(test_crl_revoked),
+		cmocka_unit_test(test_crl_der_and_bundle),
 		cmocka_unit_test(test_crl_stale_warns),
 		cmocka_unit_test(test_crl_stale_refused),
 		cmocka_unit_test(test_crl_next_update),

@@ -1,0 +1,330 @@
+"""The benchmark's figures, from BUILD/bench/raw.jsonl and machine.json.
+
+load(out) reads the raw records bench/run.sh wrote and returns a Bench: the
+figures of each system, the best peer's, the workers comparison, the mbedTLS
+record-path check and the targets of issue 5.  report_results.py and
+report_summary.py only format what it holds; report.py writes the files.
+"""
+
+import json
+import os
+
+GIB = float(1 << 30)
+WORKERS_SYS = "mtlsd-workers"	# the workers comparison, not a table row
+
+
+def num(v, d=2):
+    if v is None:
+        return "n/a"
+    return f"{v:,.{d}f}"
+
+
+def ratio(v, ref):
+    if v is None or ref is None or ref == 0:
+        return "—"
+    return f"{v / ref:.2f}×"
+
+
+class Bench:
+    """Everything one run measured; see load()."""
+
+    def __init__(self, out):
+        self.out = out
+        self.machine = json.load(open(os.path.join(out, "machine.json")))
+        self.recs = [json.loads(l) for l in open(os.path.join(out, "raw.jsonl")) if l.strip()]
+        listed = self.machine["systems"].split()
+        self.workers_listed = WORKERS_SYS in listed
+        self.SYSTEMS = [s for s in listed if s != WORKERS_SYS]
+        self.PEERS = [s for s in ("stunnel", "stunnel-hitch", "stunnel-haproxy") if s in self.SYSTEMS]
+        self.N = self.machine["n_streams"]
+        self.st = self.machine["settings"]
+        self.res, self.errs = {}, {}
+        for r in self.recs:
+            if "error" in r:
+                self.errs.setdefault(r["system"], []).append((r["test"], r["error"]))
+            else:
+                self.res[(r["system"], r["test"])] = r
+        self._figures()
+        self.workers = self._workers()
+        r = self.get("mbedtls", "record_path")
+        self.record_path = r["result"] if r else None
+        self.targets = self._targets()
+
+    # --- looking things up ------------------------------------------------
+    def get(self, sys_, test):
+        return self.res.get((sys_, test))
+
+    def start_error(self, s):
+        for t, e in self.errs.get(s, []):
+            if t == "start":
+                return e
+        return None
+
+    def test_error(self, s, test):
+        for t, e in self.errs.get(s, []):
+            if t == test:
+                return e
+        return None
+
+    def why_missing(self, s, test=None):
+        e = self.start_error(s)
+        if e:
+            return e
+        if test:
+            e = self.test_error(s, test)
+            if e:
+                return e
+        return "n/a"
+
+    def best_peer(self, key, higher):
+        vals = [(self.fig[p][key], p) for p in self.PEERS if self.fig[p].get(key) is not None]
+        if not vals:
+            return None, None
+        v, p = (max if higher else min)(vals)
+        return v, p
+
+    def disturbed(self):
+        """The largest share of the CPUs other work took, when over 10%."""
+        return max(self.busy.values()) if self.busy and max(self.busy.values()) > 10 else None
+
+    # --- the systems' figures ---------------------------------------------
+    def _figures(self):
+        fig = self.fig = {s: {} for s in self.SYSTEMS}
+        cmds = self.cmds = {}
+        get = self.get
+        for s in self.SYSTEMS:
+            f = fig[s]
+            for test, key in (("throughput1", "thr1"), ("throughputN", "thrN")):
+                r = get(s, test)
+                if r is None:
+                    continue
+                cmds.setdefault("throughput", []).append((s, r["cmd"]))
+                f[key + "_gbps"] = r["result"]["gbps"]
+                f[key + "_Bps"] = r["result"]["bytes"] / r["result"]["seconds"]
+                if s != "plain":
+                    gib = r["result"]["bytes"] / GIB
+                    f[key + "_cpu_client"] = r["client_cpu_ticks"] / r["clk_tck"] / gib
+                    f[key + "_cpu_server"] = r["server_cpu_ticks"] / r["clk_tck"] / gib
+            r = get(s, "rr")
+            if r:
+                cmds.setdefault("rr", []).append((s, r["cmd"]))
+                for k in ("p50_us", "p99_us", "p999_us", "max_us"):
+                    f["rr_" + k] = r["result"][k]
+            r = get(s, "idle")
+            if r:
+                cmds.setdefault("idle", []).append((s, r["cmd"]))
+                ok = r["result"]["ok"]
+                f["idle_ok"] = ok
+                f["idle_conns"] = r["result"]["conns"]
+                if ok > 0:
+                    f["rss_client"] = (r["client_rss_kib_after"] - r["client_rss_kib_before"]) / ok
+                    f["rss_server"] = (r["server_rss_kib_after"] - r["server_rss_kib_before"]) / ok
+                for k in ("client_rss_kib_before", "client_rss_kib_after",
+                          "server_rss_kib_before", "server_rss_kib_after"):
+                    f["idle_" + k] = r[k]
+            for label in ("full", "resumed", "default", "tcp"):
+                r = get(s, "connrate_" + label)
+                if not r:
+                    continue
+                cmds.setdefault("connrate", []).append((s + " (" + label + ")", r["cmd"]))
+                # Without a session_resumption key, mtlsd has no resumption:
+                # its default handshakes are full ones.
+                key = {"default": "full", "tcp": "full"}.get(label, label)
+                rr_ = r["result"]
+                f["hs_" + key] = rr_["conns_per_s"]
+                f["hs_" + key + "_p50_ms"] = rr_["p50_us"] / 1000
+                f["hs_" + key + "_p99_ms"] = rr_["p99_us"] / 1000
+                f["hs_" + key + "_errors"] = rr_["errors"]
+                if rr_["conns"] > 0 and s != "plain":
+                    f["hs_" + key + "_cpu_client_ms"] = r["client_cpu_ticks"] / r["clk_tck"] / rr_["conns"] * 1000
+                    f["hs_" + key + "_cpu_server_ms"] = r["server_cpu_ticks"] / r["clk_tck"] / rr_["conns"] * 1000
+            r = get(s, "syscalls")
+            if r:
+                f["syscalls"] = r["result"]
+                cmds.setdefault("syscalls", []).append((s, r["cmd"]))
+            r = get(s, "probe")
+            if r:
+                f["probe"] = r["result"]
+            r = get(s, "paths")
+            if r:
+                f["paths"] = r["result"]
+            self._attempts(s, f)
+        if "plain" in fig and "rr_p99_us" in fig["plain"]:
+            for s in self.SYSTEMS:
+                if "rr_p99_us" in fig[s]:
+                    fig[s]["rr_added_p99_us"] = fig[s]["rr_p99_us"] - fig["plain"]["rr_p99_us"]
+        gcm = get("mbedtls", "gcmspeed")
+        self.gcm = gcm["result"] if gcm else None
+        self.busy = {s: fig[s]["others_cpu_pct"] for s in self.SYSTEMS
+                     if fig[s].get("others_cpu_pct") is not None}
+        self.pl = fig.get("plain", {})
+        self.b1, self.p1 = self.best_peer("thr1_gbps", True)
+        self.bN, self.pN = self.best_peer("thrN_gbps", True)
+        self.bh, self.ph = self.best_peer("hs_full", True)
+
+    def _attempts(self, s, f):
+        """How many attempts s took and how busy the machine was meanwhile."""
+        r = self.get(s, "attempts")
+        if r:
+            f["attempts"], f["attempt_kept"] = r["result"]["attempts"], r["result"]["kept"]
+        r = self.get(s, "interference")
+        if r and r["result"]["total_ticks"] > 0:
+            x = r["result"]
+            f["others_cpu_pct"] = max(0, x["busy_ticks"] - x["our_ticks"]) / x["total_ticks"] * 100
+
+    # --- the workers comparison -------------------------------------------
+    def _workers(self):
+        """Per variant (workers = 1, = N): each run's figures and their means."""
+        if not self.workers_listed:
+            return None
+        wk = {"runs": {}, "cmds": [], "info": {}}
+        self._attempts(WORKERS_SYS, wk["info"])
+        for r in self.recs:
+            if r.get("system") != WORKERS_SYS or r.get("test") != "workers":
+                continue
+            x, t = r["result"], r["clk_tck"]
+            gib = x["bytes"] / GIB
+            run = {"run": r["run"], "gbps": x["gbps"],
+                   "cpu_client": r["client_cpu_ticks"] / t / gib,
+                   "cpu_server": r["server_cpu_ticks"] / t / gib,
+                   "busy_client": busy_threads(r["client_threads_before"], r["client_threads_after"]),
+                   "busy_server": busy_threads(r["server_threads_before"], r["server_threads_after"]),
+                   "csw_vol": (r["client_csw"][0] + r["server_csw"][0]) / (gib * 1024),
+                   "csw_invol": (r["client_csw"][1] + r["server_csw"][1]) / (gib * 1024),
+                   "started_client": started_workers(r["client_started"]),
+                   "started_server": started_workers(r["server_started"])}
+            tot = r["machine_total_ticks"]
+            if tot > 0:
+                prox = r["client_cpu_ticks"] + r["server_cpu_ticks"]
+                run["cpu_busy_pct"] = r["machine_busy_ticks"] / tot * 100
+                run["cpu_proxies_pct"] = prox / tot * 100
+                run["cpu_load_pct"] = max(0, r["our_ticks"] - prox) / tot * 100
+                run["cpu_others_pct"] = max(0, r["machine_busy_ticks"] - r["our_ticks"]) / tot * 100
+            wk["runs"].setdefault(r["workers"], []).append(run)
+            if r["run"] == 1:
+                wk["cmds"].append((f"workers = {r['workers']}", r["cmd"]))
+        wk["mean"] = {}
+        for w, runs in wk["runs"].items():
+            m = {k: sum(x[k] for x in runs) / len(runs)
+                 for k in ("gbps", "cpu_client", "cpu_server", "csw_vol", "csw_invol", "cpu_busy_pct",
+                           "cpu_proxies_pct", "cpu_load_pct", "cpu_others_pct") if all(k in x for x in runs)}
+            m["gbps_min"] = min(x["gbps"] for x in runs)
+            m["gbps_max"] = max(x["gbps"] for x in runs)
+            wk["mean"][w] = m
+        wk["errors"] = self.errs.get(WORKERS_SYS, [])
+        return wk
+
+    # --- the targets of issue 5 -------------------------------------------
+    def _targets(self):
+        fig, gcm, machine, PEERS = self.fig, self.gcm, self.machine, self.PEERS
+        b1, p1, bh, ph, pl = self.b1, self.p1, self.bh, self.ph, self.pl
+        why_missing = self.why_missing
+        tg = []
+
+        def target(name, status, detail, short):
+            tg.append({"target": name, "status": status, "detail": detail, "short": short})
+
+        m = fig.get("mtlsd", {})
+        name = "userspace path ≥ 85% of mbedTLS's single-core AES-GCM"
+        if gcm and m.get("thr1_Bps"):
+            pct = m["thr1_Bps"] / gcm["encrypt_Bps"] * 100
+            d = (f"mtlsd 1 stream {m['thr1_Bps'] / 1e9:.3f} GB/s = {pct:.0f}% of mbedTLS AES-128-GCM "
+                 f"encrypt {gcm['encrypt_Bps'] / 1e9:.3f} GB/s a core (decrypt {gcm['decrypt_Bps'] / 1e9:.3f}, "
+                 f"PSA {gcm['psa_encrypt_Bps'] / 1e9:.3f})")
+            short = (f"mtlsd {m['thr1_Bps'] / 1e9:.3f} GB/s = {pct:.0f}% of AES-128-GCM's "
+                     f"{gcm['encrypt_Bps'] / 1e9:.3f} GB/s a core")
+            if pct >= 85:
+                target(name, "met", d, short)
+            else:
+                cipher_s = GIB / gcm["encrypt_Bps"]	# CPU-s per GiB the cipher alone takes
+                worst = max(m.get("thr1_cpu_client") or 0, m.get("thr1_cpu_server") or 0)
+                why = (f"; why: each side of the pair needs a core of its own for the cipher alone "
+                       f"({cipher_s:.2f} CPU-s/GiB), and here {machine['nproc']} CPUs also run the load "
+                       f"source and the sink")
+                if worst > 0:
+                    why += (f"; each side spent client {m['thr1_cpu_client']:.2f} / server "
+                            f"{m['thr1_cpu_server']:.2f} CPU-s/GiB, so the cipher is "
+                            f"{cipher_s / m['thr1_cpu_client'] * 100:.0f}% / {cipher_s / m['thr1_cpu_server'] * 100:.0f}% "
+                            f"of their CPU, and with a core per side the pair would move "
+                            f"{1 / worst * GIB / 1e9:.3f} GB/s = {GIB / worst / gcm['encrypt_Bps'] * 100:.0f}% of the cipher's figure")
+                if self.disturbed():
+                    why += "; other work on the machine disturbed this run (see the top)"
+                target(name, "missed", d + why, short)
+        else:
+            w = "no mtlsd or gcmspeed figure: " + why_missing("mtlsd", "throughput1")
+            target(name, "n/a here", w, w)
+        k = fig.get("mtlsd-ktls", {})
+        name = "kTLS ≥ 1.5× best peer at ≤ 0.5 CPU-s/GiB a side"
+        if k.get("thr1_gbps") is not None and b1:
+            okr = k["thr1_gbps"] >= 1.5 * b1
+            okc = max(k["thr1_cpu_client"], k["thr1_cpu_server"]) <= 0.5
+            d = (f"kTLS {k['thr1_gbps']:.2f} Gbit/s = {k['thr1_gbps'] / b1:.2f}× best peer ({p1}, {b1:.2f}); "
+                 f"CPU-s/GiB client {k['thr1_cpu_client']:.2f}, server {k['thr1_cpu_server']:.2f}")
+            short = (f"{k['thr1_gbps']:.2f} Gbit/s = {k['thr1_gbps'] / b1:.2f}× {p1}; CPU-s/GiB "
+                     f"{k['thr1_cpu_client']:.2f} / {k['thr1_cpu_server']:.2f}")
+            target(name, "met" if okr and okc else "missed", d, short)
+        else:
+            w = why_missing("mtlsd-ktls", "throughput1")
+            target(name, "n/a here", w, w)
+        name = "≤ 64 KiB RSS per idle mTLS connection"
+        if m.get("rss_client") is not None:
+            worst = max(m["rss_client"], m["rss_server"])
+            peers_txt = "; ".join(f"{p} {num(fig[p].get('rss_client'), 1)} / {num(fig[p].get('rss_server'), 1)}"
+                                  for p in PEERS)
+            d = f"mtlsd client {m['rss_client']:.1f}, server {m['rss_server']:.1f} KiB/conn (peers, client / server: {peers_txt})"
+            short = f"client {m['rss_client']:.1f}, server {m['rss_server']:.1f} KiB/conn"
+            target(name, "met" if worst <= 64 else "missed", d, short)
+        else:
+            w = why_missing("mtlsd", "idle")
+            target(name, "n/a here", w, w)
+        st_ = fig.get("stunnel", {})
+        name = "p99 added latency ≤ stunnel's"
+        if m.get("rr_added_p99_us") is not None and st_.get("rr_added_p99_us") is not None:
+            d = (f"mtlsd p99 {m['rr_p99_us']:.1f} µs (added {m['rr_added_p99_us']:.1f}); stunnel p99 "
+                 f"{st_['rr_p99_us']:.1f} µs (added {st_['rr_added_p99_us']:.1f}); plain {pl['rr_p99_us']:.1f}")
+            short = (f"added {m['rr_added_p99_us']:.1f} µs against stunnel's {st_['rr_added_p99_us']:.1f}")
+            target(name, "met" if m["rr_added_p99_us"] <= st_["rr_added_p99_us"] else "missed", d, short)
+        else:
+            w = "missing figure: " + why_missing("mtlsd", "rr")
+            target(name, "n/a here", w, w)
+        peers_full = "; ".join(f"{p} {num(fig[p].get('hs_full'), 0)}" for p in PEERS)
+        name = "resumed handshakes/s ≥ the peers' full handshakes/s"
+        if not machine["mtlsd_resumption_key"]:
+            d = (f"this mtlsd has no session_resumption key yet; its full handshakes: "
+                 f"{num(m.get('hs_full'), 0)}/s at {num(m.get('hs_full_cpu_client_ms'))} / "
+                 f"{num(m.get('hs_full_cpu_server_ms'))} CPU-ms per handshake (client / server); peers' full: {peers_full}")
+            target(name, "n/a here", d, "this mtlsd has no session_resumption key")
+        elif m.get("hs_resumed") is not None and bh is not None:
+            d = f"mtlsd resumed {m['hs_resumed']:.0f}/s, full {num(m.get('hs_full'), 0)}/s; peers' full: {peers_full}"
+            short = f"resumed {m['hs_resumed']:.0f}/s against {ph}'s full {bh:.0f}/s"
+            target(name, "met" if m["hs_resumed"] >= bh else "missed", d, short)
+        else:
+            w = why_missing("mtlsd", "connrate_resumed")
+            target(name, "n/a here", w, w)
+        return tg
+
+
+def busy_threads(before, after):
+    """Threads that did at least 10% of a process's CPU time between two
+    thread_ticks snapshots ({tid: ticks}): how many workers carried the load."""
+    d = {t: after[t] - before.get(t, 0) for t in after}
+    total = sum(v for v in d.values() if v > 0)
+    if total <= 0:
+        return 0
+    return sum(1 for v in d.values() if v >= 0.1 * total)
+
+
+def started_workers(line):
+    """The workers=K of mtlsd's event=started line, or None."""
+    for kv in (line or "").split():
+        if kv.startswith("workers="):
+            try:
+                return int(kv.split("=", 1)[1])
+            except ValueError:
+                return None
+    return None
+
+
+def load(out):
+    """The figures of the run whose raw.jsonl and machine.json are in out."""
+    return Bench(out)

@@ -1,0 +1,377 @@
+"""results.md: every table of the benchmark, from report_figures' Bench.
+
+write(bench) returns the text; report.py writes it to BUILD/bench/results.md.
+"""
+
+import report_workers
+from report_figures import num, ratio
+
+
+def write(bench):
+    """results.md's text for the run bench (a report_figures.Bench)."""
+    machine, st, N = bench.machine, bench.st, bench.N
+    SYSTEMS, PEERS, fig, cmds, gcm, busy = bench.SYSTEMS, bench.PEERS, bench.fig, bench.cmds, bench.gcm, bench.busy
+    errs, start_error, test_error, why_missing = bench.errs, bench.start_error, bench.test_error, bench.why_missing
+    best_peer, pl = bench.best_peer, bench.pl
+    b1, p1, bN, pN, bh, ph_ = bench.b1, bench.p1, bench.bN, bench.pN, bench.bh, bench.ph
+    md = []
+    w = md.append
+    w("# mtlsd benchmark: side by side with stunnel, hitch and haproxy")
+    w("")
+    w(f"Machine: Linux {machine['kernel']}, {machine['cpu']}, {machine['nproc']} online CPUs; "
+      f"run {machine['date']}, took {machine['seconds']} s.  ")
+    w(f"Software: {machine['mtlsd']}; mbedTLS {machine['mbedtls']} (gcmspeed reports "
+      f"{gcm['mbedtls'] if gcm else '?'}); {machine['openssl']}; {machine['stunnel']}; "
+      f"{machine['haproxy']}; {machine['hitch']}.  ")
+    w(f"Kernel TLS: tcp_available_ulp = `{machine['ulp_list']}`"
+      f"{'' if machine['tls_ulp'] else ' (no tls ULP: the kTLS row is n/a)'}.  ")
+    st = machine["settings"]
+    w("")
+    w("Produced by `make bench` (that is, `sh bench/run.sh build`) with "
+      + ", ".join(f"{k}={v}" for k, v in st.items())
+      + f"; N = {N} streams.  Every process's log is in build/bench/logs/, the raw figures in "
+      "build/bench/results.json (and raw.jsonl).")
+    w("")
+    w("Setup: loopback only.  One CA and two ECDSA P-256 certificates made by `mtlsd certs` "
+      "(server: dns:localhost, ip:127.0.0.1; client: dns:client.bench.localhost), the same for "
+      "every system.  TLS 1.3 only, TLS_AES_128_GCM_SHA256 forced on every peer (stunnel "
+      "`ciphersuites`, hitch `ciphersuites` + `tls-protos = TLSv1.3`, haproxy `ciphersuites` on the "
+      "bind); every server requires and verifies the client certificate against the CA, every "
+      "client verifies the server's chain (stunnel `verifyChain` + `checkHost = localhost`; mtlsd "
+      "`server_name = localhost`).  The load is `mtlsd-bench` (plain TCP) against its own sink or "
+      "echo server behind each pair.  One run each: expect a few percent of noise.")
+    w("")
+    w("| system | client side | server side | other work's CPU during its runs |")
+    w("|---|---|---|---:|")
+    # Runs from before BENCH_WORKERS had `workers = auto`.
+    nw = f", {st['BENCH_WORKERS']} workers" if "BENCH_WORKERS" in st else ""
+    desc = {
+        "plain": ("— (mtlsd-bench connects straight to the sink/echo)", "—"),
+        "mtlsd": (f"mtlsd client route, ktls = off{nw}", f"mtlsd server route, ktls = off{nw}"),
+        "mtlsd-ktls": (f"mtlsd client route, ktls = on{nw}", f"mtlsd server route, ktls = on{nw}"),
+        "stunnel": ("stunnel, client mode (threads)", "stunnel, server mode (threads)"),
+        "stunnel-hitch": ("stunnel, client mode", f"hitch, {N} worker processes"),
+        "stunnel-haproxy": ("stunnel, client mode", f"haproxy, mode tcp, {N} threads"),
+    }
+    for s in SYSTEMS:
+        c, sv = desc.get(s, ("?", "?"))
+        o = fig[s].get("others_cpu_pct")
+        o = "—" if o is None else f"{o:.0f}%"
+        if fig[s].get("attempts", 1) > 1:
+            o += f" (attempt {fig[s]['attempt_kept']} of {fig[s]['attempts']} kept)"
+        w(f"| {s} | {c} | {sv} | {o} |")
+    w("")
+    w("\"Other work's CPU\" is the machine's busy time (/proc/stat, steal included) during that "
+      "system's runs less the CPU time of everything the bench started, as a share of all CPUs: "
+      "what the figures had to share the machine with.  A system whose runs saw over 15% is "
+      f"measured again (up to BENCH_RETRIES={st.get('BENCH_RETRIES', 0)} times) and the quietest "
+      f"attempt kept.  Load average at start {machine['loadavg_start']}, at end {machine['loadavg_end']}.")
+    if busy and max(busy.values()) > 10:
+        w("")
+        w(f"**Warning: other work took up to {max(busy.values()):.0f}% of the machine's CPU while this "
+          "ran; the figures are disturbed and the systems were not measured under the same "
+          "conditions.  Rerun `make bench` on a quiet machine before quoting them.**")
+    w("")
+    w("Ratios: \"× plain\" divides by plain TCP's figure; \"× best peer\" by the best of "
+      + ", ".join(PEERS) + " for that column (highest throughput and handshake rate, lowest "
+      "CPU, latency and memory).")
+
+
+    def row_or_fail(s, cells_fn, ncols, test=None):
+        e = start_error(s)
+        if e:
+            w(f"| {s} | " + " | ".join([e] + [""] * (ncols - 1)) + " |")
+            return
+        w(f"| {s} | " + " | ".join(cells_fn(s)) + " |")
+
+
+    def cmd_block(key):
+        if key in cmds:
+            w("")
+            w("The commands (each port is that system's client side, picked free at run time):")
+            w("")
+            w("```")
+            width = max(len(s) for s, _ in cmds[key]) + 1
+            for s, c in cmds[key]:
+                w(f"{s + ':':<{width}} {c}")
+            w("```")
+
+
+    # 1. throughput
+    w("")
+    w("## 1. Bulk throughput")
+    w("")
+    w(f"`mtlsd-bench source` into the sink: one stream of BENCH_BYTES ({st['BENCH_BYTES']}; plain "
+      f"TCP {st['BENCH_PLAIN_BYTES']}), then {N} streams sharing the same total.  Gbit/s, timed "
+      "until the sink has closed every stream.")
+    w("")
+    w(f"| system | 1 stream Gbit/s | × plain | × best peer | {N} streams Gbit/s | × plain | × best peer |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+
+
+    def thr_cells(s):
+        f = fig[s]
+        a = f.get("thr1_gbps")
+        b = f.get("thrN_gbps")
+        return [num(a) if a is not None else why_missing(s, "throughput1"), ratio(a, pl.get("thr1_gbps")), ratio(a, b1),
+                num(b) if b is not None else why_missing(s, "throughputN"), ratio(b, pl.get("thrN_gbps")), ratio(b, bN)]
+
+
+    for s in SYSTEMS:
+        row_or_fail(s, thr_cells, 6)
+    w("")
+    w(f"Best peer: {p1 or 'none'} (1 stream), {pN or 'none'} ({N} streams).")
+    cmd_block("throughput")
+
+    # 2. CPU
+    w("")
+    w("## 2. CPU-seconds per GiB moved, each side")
+    w("")
+    w("utime + stime (fields 14 and 15 of /proc/PID/stat, every thread; for hitch summed over its "
+      "worker processes) of each side's proxy, read before and after the run, divided by the GiB "
+      "moved.  1-stream run, and the N-stream run beside it.")
+    w("")
+    w(f"| system | client CPU-s/GiB | × best peer | server CPU-s/GiB | × best peer | client, {N} streams | server, {N} streams |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    bc, pc_ = best_peer("thr1_cpu_client", False)
+    bs, ps_ = best_peer("thr1_cpu_server", False)
+
+
+    def cpu_cells(s):
+        f = fig[s]
+        if s == "plain":
+            return ["— (no proxy)", "", "—", "", "—", "—"]
+        c, sv = f.get("thr1_cpu_client"), f.get("thr1_cpu_server")
+        return [num(c) if c is not None else why_missing(s, "throughput1"), ratio(c, bc),
+                num(sv) if sv is not None else "n/a", ratio(sv, bs),
+                num(f.get("thrN_cpu_client")), num(f.get("thrN_cpu_server"))]
+
+
+    for s in SYSTEMS:
+        row_or_fail(s, cpu_cells, 6)
+    w("")
+    w(f"Best peer: {pc_ or 'none'} (client side), {ps_ or 'none'} (server side).")
+
+    # 3. latency
+    w("")
+    w("## 3. Request/response latency, 1 KiB")
+    w("")
+    w(f"`mtlsd-bench rr`: {st['BENCH_RR_COUNT']} round trips of 1 KiB through the pair to the echo "
+      "(after 1000 unrecorded), one connection, microseconds.  Added = this system's p99 − plain "
+      "TCP's p99.")
+    w("")
+    w("| system | p50 µs | p99 µs | p99.9 µs | added p99 µs | p99 × plain | p99 × best peer |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    bl, pl_ = best_peer("rr_p99_us", False)
+
+
+    def rr_cells(s):
+        f = fig[s]
+        if "rr_p99_us" not in f:
+            return [why_missing(s, "rr"), "", "", "", "", ""]
+        return [num(f["rr_p50_us"], 1), num(f["rr_p99_us"], 1), num(f["rr_p999_us"], 1),
+                num(f.get("rr_added_p99_us"), 1) if s != "plain" else "—",
+                ratio(f["rr_p99_us"], pl.get("rr_p99_us")), ratio(f["rr_p99_us"], bl)]
+
+
+    for s in SYSTEMS:
+        row_or_fail(s, rr_cells, 6)
+    w("")
+    w(f"Best peer: {pl_ or 'none'}.")
+    cmd_block("rr")
+
+    # 4. handshakes
+    w("")
+    w("## 4. Handshakes per second through the pair")
+    w("")
+    w(f"`mtlsd-bench connrate`: {st['BENCH_CONN_CONCURRENCY']} threads for {st['BENCH_CONN_SECONDS']} s, "
+      "each in a loop: connect to the client side, send 1 byte, read its echo (so the mTLS "
+      "handshake between the two proxies really completed), close.  Full: session resumption off "
+      "on the client side (stunnel `sessionResume = no`; mtlsd `session_resumption = off`).  "
+      "Resumed: the default, resumption on (the stunnel client resumes with the server's TLS 1.3 "
+      "tickets).  CPU ms per handshake is each side's CPU time over the run divided by the "
+      "connections made.  plain: TCP connections/s, no TLS.")
+    w("")
+    w("| system | full /s | × best peer full | resumed /s | × best peer full | full p50 / p99 ms | CPU ms per full handshake, client / server | errors |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+
+    def hs_cells(s):
+        f = fig[s]
+        full, resd = f.get("hs_full"), f.get("hs_resumed")
+        if s.startswith("mtlsd") and not machine["mtlsd_resumption_key"]:
+            resd_txt = "n/a: this mtlsd has no session_resumption key"
+        else:
+            resd_txt = num(resd, 0) if resd is not None else why_missing(s, "connrate_resumed")
+        if s == "plain":
+            return [num(full, 0) + " (TCP)" if full is not None else why_missing(s, "connrate_tcp"),
+                    "—", "—", "—", num(f.get("hs_full_p50_ms"), 2) + " / " + num(f.get("hs_full_p99_ms"), 2),
+                    "—", str(f.get("hs_full_errors", "n/a"))]
+        errors = sum(f.get(k, 0) for k in ("hs_full_errors", "hs_resumed_errors"))
+        return [num(full, 0) if full is not None else why_missing(s, "connrate_full"), ratio(full, bh),
+                resd_txt, ratio(resd, bh),
+                num(f.get("hs_full_p50_ms"), 2) + " / " + num(f.get("hs_full_p99_ms"), 2),
+                num(f.get("hs_full_cpu_client_ms"), 2) + " / " + num(f.get("hs_full_cpu_server_ms"), 2),
+                str(errors)]
+
+
+    for s in SYSTEMS:
+        row_or_fail(s, hs_cells, 7)
+    w("")
+    w(f"Best peer (full handshakes): {ph_ or 'none'}.")
+    if not machine["mtlsd_resumption_key"]:
+        w("")
+        w("This mtlsd build refuses the `session_resumption` key (`mtlsd check`), so it was run with "
+          "its defaults only; its handshakes there are full ones.")
+    cmd_block("connrate")
+
+    # 5. RSS
+    w("")
+    w("## 5. Memory per idle connection")
+    w("")
+    w(f"`mtlsd-bench idle` opens {st['BENCH_IDLE_CONNS']} connections through the pair (each proves "
+      "itself with an 8-byte echo) and holds them; VmRSS of each side's process (hitch: summed over "
+      "its processes) before and after, divided by the connections open.  KiB per connection.")
+    w("")
+    w("| system | client KiB/conn | × best peer | server KiB/conn | × best peer | open | client RSS KiB before → after | server RSS KiB before → after |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    brc, prc = best_peer("rss_client", False)
+    brs, prs = best_peer("rss_server", False)
+
+
+    def rss_cells(s):
+        f = fig[s]
+        if s == "plain":
+            return ["— (no proxy)", "", "—", "", "", "", ""]
+        if "rss_client" not in f:
+            return [why_missing(s, "idle"), "", "", "", "", "", ""]
+        return [num(f["rss_client"], 1), ratio(f["rss_client"], brc),
+                num(f["rss_server"], 1), ratio(f["rss_server"], brs),
+                f"{f['idle_ok']} / {f['idle_conns']}",
+                f"{f['idle_client_rss_kib_before']:,} → {f['idle_client_rss_kib_after']:,}",
+                f"{f['idle_server_rss_kib_before']:,} → {f['idle_server_rss_kib_after']:,}"]
+
+
+    for s in SYSTEMS:
+        row_or_fail(s, rss_cells, 7)
+    w("")
+    w(f"Best peer: {prc or 'none'} (client side), {prs or 'none'} (server side).")
+    cmd_block("idle")
+
+    # 6. mbedTLS AES-GCM
+    w("")
+    w("## 6. mbedTLS's own AES-128-GCM, one core")
+    w("")
+    if gcm:
+        w(f"bench/gcmspeed (built by run.sh against -lmbedcrypto), {gcm['seconds']} s per figure, 16 KiB "
+          f"records, in this run before the systems: the best {gcm.get('slice', 0.1)} s slice (what one "
+          "core does when nothing else takes it; the figure the targets use) and the mean.")
+        w("")
+        w("| what | best GB/s | best Gbit/s | mean GB/s |")
+        w("|---|---:|---:|---:|")
+        for k, name in (("encrypt", "mbedtls_gcm_crypt_and_tag (encrypt)"),
+                        ("decrypt", "mbedtls_gcm_auth_decrypt (decrypt + verify)"),
+                        ("psa_encrypt", report_workers.psa_row_name(bench))):
+            b, mean = gcm[k + "_Bps"], gcm.get(k + "_mean_Bps")
+            w(f"| {name} | {b / 1e9:.3f} | {b * 8 / 1e9:.2f} | {num(mean / 1e9 if mean else None, 3)} |")
+        m = fig.get("mtlsd", {})
+        if m.get("thr1_Bps"):
+            w(f"| mtlsd userspace pair, 1 stream (section 1) | {m['thr1_Bps'] / 1e9:.3f} | {m['thr1_gbps']:.2f} | |")
+    else:
+        w(f"gcmspeed failed: {test_error('mbedtls', 'gcmspeed')}")
+
+    # 7. syscalls
+    sc = [s for s in SYSTEMS if "syscalls" in fig[s]]
+    if sc:
+        w("")
+        w("## 7. System calls per 16 KiB moved")
+        w("")
+        w("`strace -c -f` attached to each side during a separate 256 MiB, 1-stream run (strace slows "
+          "the run; only the counts matter).  Calls per 16 KiB of payload, i.e. per full TLS record.")
+        w("")
+        w("| system | client side | server side | client: top calls | server: top calls |")
+        w("|---|---:|---:|---|---|")
+        for s in sc:
+            r = fig[s]["syscalls"]
+            top = lambda d: ", ".join(f"{k} {v}" for k, v in d["top"].items() if v >= 0.01)
+            w(f"| {s} | {r['client']['per_16k']} | {r['server']['per_16k']} | {top(r['client'])} | {top(r['server'])} |")
+        cmd_block("syscalls")
+
+    if bench.workers is not None:
+        report_workers.section(bench, w, 8 if sc else 7)
+
+    # Checks that the pairs did what the table says.
+    w("")
+    w("## Checks")
+    w("")
+    w("A TLS client independent of both proxies (Python's ssl module, OpenSSL; it offers "
+      "AES-256-GCM first) connects straight to each server side with the echo behind it: with the "
+      "client certificate it must get TLS 1.3 and its byte back, without one nothing.")
+    w("")
+    w("| system | TLS | cipher chosen | echo with client cert | echo without |")
+    w("|---|---|---|---|---|")
+    for s in SYSTEMS:
+        if s == "plain":
+            continue
+        p = fig[s].get("probe")
+        if p is None:
+            w(f"| {s} | {why_missing(s, 'probe')} | | | |")
+            continue
+        yn = lambda b: "yes" if b else "no"
+        w(f"| {s} | {p['version']} | {p['cipher']} | {yn(p['echo_with_cert'])} | "
+          f"{yn(p['echo_without_cert'])}{'' if p['ok'] else ' (CHECK FAILED)'} |")
+    for s in SYSTEMS:
+        p = fig[s].get("paths")
+        if not p:
+            continue
+        fmt = lambda d: ", ".join(f"{k} ×{v}" for k, v in d.items()) or "none"
+        w("")
+        w(f"{s}: the pair's close lines in the throughput phase say: client side {fmt(p['client']['tls'])}, "
+          f"{fmt(p['client']['cipher'])}, path {fmt(p['client']['path'])}; server side "
+          f"{fmt(p['server']['cipher'])}, path {fmt(p['server']['path'])}; /metrics: "
+          f"{p.get('ktls_conns')} of {p.get('conns')} connections on kTLS.  (mtlsd has no cipher-suite "
+          "setting; it prefers AES-128-GCM, so against itself it negotiates it, and the probe above "
+          "shows it honours a client's preference for AES-256-GCM.)")
+        if s == "mtlsd-ktls" and not p.get("ktls_conns"):
+            w("")
+            w("**Warning: no mtlsd-ktls connection took the kTLS path (see the close lines in "
+              "logs/mtlsd-ktls.sink.*.log): its figures are the userspace path's.**")
+
+    # Targets
+    w("")
+    w("## Targets (issue 5)")
+    w("")
+    w("| target | status | figures |")
+    w("|---|---|---|")
+    for t in bench.targets:
+        w(f"| {t['target']} | **{t['status']}** | {t['detail']} |")
+
+    # Failures
+    other = [(s, t, e) for s in errs for (t, e) in errs[s] if not (t == "start" and e.startswith("n/a"))]
+    if other:
+        w("")
+        w("## Failures in this run")
+        w("")
+        for s, t, e in other:
+            w(f"- {s} {t}: {e}")
+
+    w("")
+    w("## Peer configuration notes")
+    w("")
+    w("- Configs are rendered from bench/configs/*.in into build/bench/work/.  Peers log warnings "
+      "only; mtlsd logs at warn (info, with close lines, in the throughput phase, which has "
+      "only a few connections).")
+    w("- stunnel runs with `foreground = yes` (one process, one thread per connection), "
+      "`sslVersionMin = TLSv1.3`, `ciphersuites = TLS_AES_128_GCM_SHA256`, TCP_NODELAY on both "
+      "sockets; the server side has `verifyChain = yes` + `requireCert = yes`, the client side "
+      "`verifyChain = yes` + `checkHost = localhost`.")
+    w("- hitch needs the key and certificate concatenated in one PEM, and refuses to run its "
+      "workers as root: as root the bench sets `user = \"nobody\"` (the PEM is read before the "
+      f"switch).  `daemon = off`, {N} workers, `client-verify = required`.")
+    w("- haproxy runs in the foreground (`-db`), `mode tcp`, `verify required` with `ca-file`; "
+      "it refuses a `maxconn` whose descriptors exceed `ulimit -n`, so maxconn is derived from it.")
+    w("- The mtlsd server route also checks the client's identity (`allow_peers = "
+      "dns:client.bench.localhost`), which the peers do not do; it is cheap and it is how mtlsd "
+      "is deployed.")
+
+    return "\n".join(md) + "\n"

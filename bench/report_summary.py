@@ -1,0 +1,65 @@
+"""summary.md: the benchmark in one table, for the top-level README.
+
+write(bench) returns the text: the machine, one row per system (1-stream
+throughput, CPU per GiB, p99 latency, handshakes, memory per idle
+connection), the targets of issue 5 in short, and the workers finding.
+"""
+
+import report_workers
+from report_figures import num
+
+
+def write(bench):
+    """summary.md's text for the run bench (a report_figures.Bench)."""
+    m = bench.machine
+    md = []
+    w = md.append
+    w("### Benchmark summary")
+    w("")
+    w(f"Machine: Linux {m['kernel']}, {m['cpu']}, {m['nproc']} online CPUs; run {m['date']} by "
+      f"`make bench`; {m['mtlsd']}, mbedTLS {m['mbedtls']}.  Loopback, TLS 1.3 with "
+      "TLS_AES_128_GCM_SHA256, mutual authentication with ECDSA P-256 on every pair.  Full tables "
+      "and method: build/bench/results.md.")
+    o = bench.disturbed()
+    if o:
+        w("")
+        w(f"**Warning: other work took up to {o:.0f}% of the CPUs during this run; the figures are "
+          "disturbed.**")
+    if bench.SYSTEMS:
+        _systems(bench, w)
+    w("")
+    w("Targets (issue 5):")
+    w("")
+    w("| target | status | figures |")
+    w("|---|---|---|")
+    for t in bench.targets:
+        w(f"| {t['target']} | **{t['status']}** | {t['short']} |")
+    if bench.workers is not None:
+        w("")
+        w(f"Workers, 1 against {bench.N} under {bench.N} streams: " + report_workers.finding(bench))
+    return "\n".join(md) + "\n"
+
+
+def _systems(bench, w):
+    """The table: one row per system."""
+    fig = bench.fig
+    w("")
+    w("| system | 1 stream Gbit/s | CPU-s/GiB client / server | 1 KiB p99 µs | full handshakes/s | "
+      "resumed handshakes/s | KiB per idle conn client / server |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    for s in bench.SYSTEMS:
+        e = bench.start_error(s)
+        if e:
+            w(f"| {s} | {e} | | | | | |")
+            continue
+        f = fig[s]
+        thr = num(f.get("thr1_gbps")) if f.get("thr1_gbps") is not None else bench.why_missing(s, "throughput1")
+        if s == "plain":
+            cpu = rss = resd = "—"
+            full = num(f.get("hs_full"), 0) + " (TCP)" if f.get("hs_full") is not None else "n/a"
+        else:
+            cpu = f"{num(f.get('thr1_cpu_client'))} / {num(f.get('thr1_cpu_server'))}"
+            rss = f"{num(f.get('rss_client'), 1)} / {num(f.get('rss_server'), 1)}"
+            full = num(f.get("hs_full"), 0)
+            resd = num(f.get("hs_resumed"), 0)
+        w(f"| {s} | {thr} | {cpu} | {num(f.get('rr_p99_us'), 1)} | {full} | {resd} | {rss} |")
