@@ -26,6 +26,10 @@
 /* mbedTLS writes at most one record per call; its plaintext limit. */
 #define TLS_RECORD_MAX 16384
 
+/* A record at least this long is full: TLS 1.3 records from mbedTLS carry
+ * 16383 bytes (its 16 KiB buffer also holds the inner content type). */
+#define TLS_RECORD_FULL (TLS_RECORD_MAX - 1)
+
 /* "client" is the accepted side, "upstream" the side mtlsd connected. */
 static const char *
 plain_side(const struct conn *c)
@@ -193,7 +197,7 @@ pump_down(struct conn *c)
 				 * ends a message: send it now rather than spend a
 				 * recv() learning the socket is empty (the event is
 				 * level-triggered: more bytes will still wake us). */
-				if (n < TLS_RECORD_MAX && !tls_conn_pending(c->tls)) {
+				if (n < TLS_RECORD_FULL && !tls_conn_pending(c->tls)) {
 					tls_dry = true;
 					d->wants |= WANT_TLS_RD;
 				}
@@ -331,7 +335,7 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 			d->in_pipe += (size_t)n;
 			/* kTLS hands over one record per call: only a short one
 			 * says the stream paused. */
-			maybe_more = up ? n == SPLICE_CHUNK : n >= TLS_RECORD_MAX;
+			maybe_more = up ? n == SPLICE_CHUNK : n >= TLS_RECORD_FULL;
 		} else if (n == 0) {
 			/* TCP EOF.  On the TLS side a clean end is close_notify,
 			 * which arrives as a control record instead. */

@@ -205,22 +205,44 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 	}
 }
 
+/*
+ * mbedTLS keeps one output buffer for everything.  When a write returns
+ * WANT_WRITE its record stays there, half sent, and the caller retries with
+ * the same data.  But a read that meets a post-handshake message (a ticket)
+ * runs a handshake step, and every handshake step first flushes pending
+ * output: the half-sent record goes out from under the write.  mbedTLS then
+ * takes the retry for new data and sends the bytes a second time.  So the
+ * pending record is tracked here, and a retry finding it gone is told the
+ * bytes were sent.
+ */
 ssize_t
 tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
-	int ret;
+	bool ours = c->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_HANDSHAKE_OVER &&
+	    c->ssl.MBEDTLS_PRIVATE(out_left) == 0;
+	int ret, max;
 
+	if (c->write_pending && c->ssl.MBEDTLS_PRIVATE(out_left) == 0) {
+		c->write_pending = false;
+		return (ssize_t)c->write_pending_len;
+	}
 	do
 		ret = mbedtls_ssl_write(&c->ssl, buf, len);
 	while (took_ticket(c, ret));
-
-	if (ret > 0)
+	if (ret > 0) {
+		c->write_pending = false;
 		return ret;
+	}
 	switch (ret) {
 	case MBEDTLS_ERR_SSL_WANT_READ:
-		return TLS_WANT_READ;
 	case MBEDTLS_ERR_SSL_WANT_WRITE:
-		return TLS_WANT_WRITE;
+		/* Went straight to the record layer: the record is ours. */
+		if (ours && c->ssl.MBEDTLS_PRIVATE(out_left) != 0) {
+			max = mbedtls_ssl_get_max_out_record_payload(&c->ssl);
+			c->write_pending = true;
+			c->write_pending_len = max > 0 && len > (size_t)max ? (size_t)max : len;
+		}
+		return ret == MBEDTLS_ERR_SSL_WANT_READ ? TLS_WANT_READ : TLS_WANT_WRITE;
 	default:
 		return fail(c, ret);
 	}
@@ -234,10 +256,17 @@ tls_conn_close_notify(struct tls_conn *c)
 	if (c->ktls_tx)
 		return tls_ktls_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
 		    MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
+	/* As for writes: a flush by a read's handshake step may have sent the
+	 * half-sent alert already; do not send a second one. */
+	if (c->close_pending && c->ssl.MBEDTLS_PRIVATE(out_left) == 0) {
+		c->close_pending = false;
+		return TLS_OK;
+	}
 	do
 		ret = mbedtls_ssl_close_notify(&c->ssl);
 	while (took_ticket(c, ret));
-
+	c->close_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE &&
+	    c->ssl.MBEDTLS_PRIVATE(out_left) != 0;
 	if (ret == 0)
 		return TLS_OK;
 	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)

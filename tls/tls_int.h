@@ -95,6 +95,9 @@ struct tls_conn {
 	char detail[160];
 	time_t peer_not_after;		/* the peer certificate's notAfter */
 	unsigned records_read;		/* records read after the handshake */
+	bool write_pending;		/* a record of ours is part-sent (WANT_WRITE) */
+	size_t write_pending_len;	/* ... holding this many of the caller's bytes */
+	bool close_pending;		/* ditto for close_notify */
 	bool resumed;			/* the handshake resumed a session */
 	bool saw_cert;			/* the peer sent a certificate this time */
 	bool offered;			/* clients: a ticket was offered */
