@@ -326,6 +326,12 @@ daemon_free(struct daemon *d, unsigned ninit)
 	for (int i = 0; i < 4; i++)
 		if (d->sig_ev[i] != NULL)
 			event_free(d->sig_ev[i]);
+	/* Freeing the events restored the default actions: a late SIGTERM
+	 * (a supervisor repeating itself) must not kill a clean exit. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
 	if (d->drain_timer != NULL)
 		event_free(d->drain_timer);
 	if (d->notify_ev != NULL)
