@@ -114,6 +114,17 @@ struct tls_conn {
 	size_t peer_der_len;
 };
 
+/* A big-endian 64-bit number (record counters, ticket fields). */
+static inline uint64_t
+tls_get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 /* tls_material.c: an X.509 time as seconds since the epoch (UTC). */
 time_t tls_x509_time(const mbedtls_x509_time *t);
 

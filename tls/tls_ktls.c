@@ -175,16 +175,6 @@ expand_label(const mbedtls_md_info_t *md, const unsigned char *secret, size_t sl
 	return mbedtls_hkdf_expand(md, secret, slen, info, n, out, out_len);
 }
 
-static uint64_t
-be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* The kernel's crypto_info for one direction. */
 static socklen_t
 fill_info(union ktls_info *ci, bool v13, size_t key_len, const unsigned char *key,
@@ -325,7 +315,7 @@ tls_ktls_start_tx(struct tls_conn *c, const char **why)
 	mbedtls_ssl_set_bio(&c->ssl, c, bio_send_refused,
 	    c->ssl.MBEDTLS_PRIVATE(f_recv), NULL);
 	c->ktls_tx = true;
-	c->tx_seq = be64(c->ssl.MBEDTLS_PRIVATE(cur_out_ctr));
+	c->tx_seq = tls_get_be64(c->ssl.MBEDTLS_PRIVATE(cur_out_ctr));
 	return 0;
 }
 
@@ -377,7 +367,7 @@ tls_ktls_start_rx(struct tls_conn *c, const char **why)
 	}
 	mbedtls_platform_zeroize(&ci, sizeof(ci));
 	c->ktls_rx = true;
-	c->rx_seq = be64(c->ssl.MBEDTLS_PRIVATE(in_ctr));
+	c->rx_seq = tls_get_be64(c->ssl.MBEDTLS_PRIVATE(in_ctr));
 	if (c->ktls_tx)
 		drop_mbedtls(c);
 	return 0;

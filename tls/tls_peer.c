@@ -122,6 +122,16 @@ peer_allowed(const struct tls_ctx *ctx, const mbedtls_x509_crt *crt)
 	return false;
 }
 
+/* mbedTLS's verify_info() ends each reason with a newline: one line. */
+static void
+verify_info_line(char *buf, size_t len, uint32_t flags)
+{
+	mbedtls_x509_crt_verify_info(buf, len, "", flags);
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = p[1] ? ';' : '\0';
+}
+
 static enum tls_fail
 classify_flags(uint32_t flags)
 {
@@ -243,10 +253,7 @@ tls_conn_reverify(struct tls_conn *c, struct tls_ctx *ctx)
 	if (flags == 0)
 		return 0;
 	c->fail = rv.denied ? TLS_FAIL_DENIED : classify_flags(flags);
-	mbedtls_x509_crt_verify_info(c->detail, sizeof(c->detail), "", flags);
-	for (char *p = c->detail; *p; p++)
-		if (*p == '\n')
-			*p = p[1] ? ';' : '\0';
+	verify_info_line(c->detail, sizeof(c->detail), flags);
 	/* Tell the peer why, with a fatal alert, rather than a bare close that
 	 * could pass for the end of the stream.  Best effort. */
 	alert = c->fail == TLS_FAIL_REVOKED ? MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED :
@@ -275,11 +282,7 @@ tls_peer_classify(struct tls_conn *c, int ret)
 	if (flags != 0 && flags != (uint32_t)-1 &&
 	    flags != MBEDTLS_X509_BADCERT_SKIP_VERIFY) {
 		c->fail = classify_flags(flags);
-		mbedtls_x509_crt_verify_info(c->detail, sizeof(c->detail), "", flags);
-		/* verify_info ends each reason with a newline: make it one line. */
-		for (char *p = c->detail; *p; p++)
-			if (*p == '\n')
-				*p = p[1] ? ';' : '\0';
+		verify_info_line(c->detail, sizeof(c->detail), flags);
 		return;
 	}
 	switch (ret) {

@@ -41,16 +41,6 @@ put64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)v;
 }
 
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 int
 tls_ticket_material_init(struct tls_material *m)
 {
@@ -124,8 +114,8 @@ ticket_parse(void *p, mbedtls_ssl_session *session, unsigned char *buf, size_t l
 	if (mbedtls_gcm_auth_decrypt(&ctx->ticket_gcm, ptlen, buf + NAME_LEN, IV_LEN,
 	    buf, NAME_LEN, pt + ptlen, TAG_LEN, pt, pt) != 0)
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
-	issued = get64(pt);
-	not_after = get64(pt + 8);
+	issued = tls_get_be64(pt);
+	not_after = tls_get_be64(pt + 8);
 	id_len = (size_t)pt[16] << 8 | pt[17];
 	if (issued > now || now - issued > LIFETIME_S || (not_after != 0 && now >= not_after))
 		return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
