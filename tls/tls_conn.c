@@ -222,13 +222,18 @@ tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	    c->ssl.MBEDTLS_PRIVATE(out_left) == 0;
 	int ret, max;
 
-	if (c->write_pending && c->ssl.MBEDTLS_PRIVATE(out_left) == 0) {
-		c->write_pending = false;
-		return (ssize_t)c->write_pending_len;
-	}
-	do
+	/* Checked before every attempt: the write itself may first finish a
+	 * handshake step (a ticket), which flushes the record and then reports
+	 * the ticket; writing again then would send the bytes twice. */
+	for (;;) {
+		if (c->write_pending && c->ssl.MBEDTLS_PRIVATE(out_left) == 0) {
+			c->write_pending = false;
+			return (ssize_t)c->write_pending_len;
+		}
 		ret = mbedtls_ssl_write(&c->ssl, buf, len);
-	while (took_ticket(c, ret));
+		if (!took_ticket(c, ret))
+			break;
+	}
 	if (ret > 0) {
 		c->write_pending = false;
 		return ret;
@@ -258,14 +263,16 @@ tls_conn_close_notify(struct tls_conn *c)
 		    MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
 	/* As for writes: a flush by a read's handshake step may have sent the
 	 * half-sent alert already; do not send a second one. */
-	if (c->close_pending && c->ssl.MBEDTLS_PRIVATE(out_left) == 0) {
-		c->close_pending = false;
-		return TLS_OK;
-	}
-	do
+	for (;;) {
+		if (c->close_pending && c->ssl.MBEDTLS_PRIVATE(out_left) == 0) {
+			c->close_pending = false;
+			return TLS_OK;
+		}
 		ret = mbedtls_ssl_close_notify(&c->ssl);
-	while (took_ticket(c, ret));
-	c->close_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE &&
+		if (!took_ticket(c, ret))
+			break;
+	}
+	c->close_pending |= ret == MBEDTLS_ERR_SSL_WANT_WRITE &&
 	    c->ssl.MBEDTLS_PRIVATE(out_left) != 0;
 	if (ret == 0)
 		return TLS_OK;
