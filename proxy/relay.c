@@ -109,6 +109,14 @@ pump_up(struct conn *c)
 	ssize_t n;
 
 	d->wants = 0;
+	/* A read left bytes unsent (see tls_conn_spilled): they go first. */
+	n = tls_conn_flush(c->tls);
+	if (n == TLS_WANT_WRITE) {
+		d->wants = WANT_TLS_WR;
+		return 0;
+	}
+	if (n != TLS_OK)
+		return fail_tls(c);
 	for (;;) {
 		if (d->off < d->len) {
 			size_t chunk = d->len - d->off;
@@ -434,6 +442,9 @@ relay_run(struct conn *c, unsigned fired)
 		counter_add(&st->bytes_out, c->server ? up : down);
 		c->last_active_ms = conn_now_ms(c);
 	}
+	/* Spilled bytes wait for the socket: the up pump sends them. */
+	if (!c->ktls && tls_conn_spilled(c->tls))
+		c->up.wants |= WANT_TLS_WR;
 	if (c->up.shut && c->down.shut) {
 		conn_free(c, "eof", tls_conn_truncated(c->tls) ?
 		    "peer closed TCP without close_notify" : NULL);

@@ -160,6 +160,16 @@ int tls_conn_close_notify(struct tls_conn *c);
  * would make progress without the fd becoming readable). */
 bool tls_conn_pending(const struct tls_conn *c);
 
+/*
+ * Bytes a read made mbedTLS send (finishing a half-sent record before a
+ * ticket's handshake step) that the socket did not take yet.  While
+ * tls_conn_spilled() is true, wait for the fd to be writable and call
+ * tls_conn_flush(): TLS_OK when all is sent, TLS_WANT_WRITE, or TLS_ERR.
+ * Writes and close_notify flush first by themselves.
+ */
+bool tls_conn_spilled(const struct tls_conn *c);
+int tls_conn_flush(struct tls_conn *c);
+
 /* After TLS_EOF: true when the peer closed TCP without close_notify. */
 bool tls_conn_truncated(const struct tls_conn *c);
 

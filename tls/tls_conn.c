@@ -7,6 +7,7 @@
  * record buffer and the proxy's direction buffer.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,15 +16,87 @@
 
 #include "tls/tls_int.h"
 
+/* Most a spill may hold: a record and an alert, with room to spare. */
+#define SPILL_MAX (2 * (MBEDTLS_SSL_OUT_CONTENT_LEN + 512))
+
+/* Sends spilled bytes: 1 when none are left, 0 when some are, -1 on error. */
+static int
+send_spill(struct tls_conn *c)
+{
+	while (c->spill_off < c->spill_len) {
+		ssize_t n = send(c->fd, c->spill + c->spill_off,
+		    c->spill_len - c->spill_off, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->spill_off += (size_t)n;
+		} else if (n == -1 && errno == EINTR) {
+			continue;
+		} else if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return 0;
+		} else {
+			return -1;
+		}
+	}
+	free(c->spill);
+	c->spill = NULL;
+	c->spill_off = c->spill_len = 0;
+	return 1;
+}
+
+/* Keeps what the socket would not take, so mbedTLS sees it sent. */
+static int
+spill(struct tls_conn *c, const unsigned char *buf, size_t len)
+{
+	size_t have = c->spill_len - c->spill_off;
+	unsigned char *grown;
+
+	if (have + len > SPILL_MAX || (grown = malloc(have + len)) == NULL)
+		return -1;
+	if (have > 0)
+		memcpy(grown, c->spill + c->spill_off, have);
+	memcpy(grown + have, buf, len);
+	free(c->spill);
+	c->spill = grown;
+	c->spill_off = 0;
+	c->spill_len = have + len;
+	return 0;
+}
+
+/*
+ * Why the spill: a TLS 1.3 ticket read after the handshake runs a
+ * handshake step, and every step first flushes mbedTLS's pending output (a
+ * record a write left half-sent).  If the socket is full, the read cannot
+ * go on until the peer reads; the peer may be waiting for us to read: a
+ * deadlock (seen: a 64 MiB echo stalled with both sides' buffers full).  So
+ * while reading, what the socket will not take is kept here instead, and
+ * sent, in order, before any later record.
+ */
 static int
 bio_send(void *p, const unsigned char *buf, size_t len)
 {
 	struct tls_conn *c = p;
 	ssize_t n;
 
+	if (c->spill != NULL) {
+		int r = send_spill(c);
+		if (r == -1)
+			return errno == EPIPE || errno == ECONNRESET ?
+			    MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_SEND_FAILED;
+		if (r == 0) {
+			if (c->in_read && spill(c, buf, len) == 0)
+				return (int)len;
+			return MBEDTLS_ERR_SSL_WANT_WRITE;
+		}
+	}
 	do
 		n = send(c->fd, buf, len, MSG_NOSIGNAL);
 	while (n == -1 && errno == EINTR);
+	if (n == (ssize_t)len)
+		return (int)n;
+	if (c->in_read && (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK)) {
+		size_t sent = n > 0 ? (size_t)n : 0;
+		if (spill(c, buf + sent, len - sent) == 0)
+			return (int)len;
+	}
 	if (n >= 0)
 		return (int)n;
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -91,6 +164,7 @@ tls_conn_free(struct tls_conn *c)
 	tls_ktls_forget(c);
 	if (!c->ssl_freed)
 		mbedtls_ssl_free(&c->ssl);
+	free(c->spill);
 	free(c->peer_der);
 	tls_ctx_unref(c->ctx);
 	free(c);
@@ -174,16 +248,25 @@ tls_conn_handshake(struct tls_conn *c)
 ssize_t
 tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 {
-	int ret;
+	int ret, again = 0;
 
 	for (;;) {
+		c->in_read = true;
 		ret = mbedtls_ssl_read(&c->ssl, buf, len);
+		c->in_read = false;
 		if (ret > 0) {
 			c->records_read++;
 			return ret;
 		}
 		switch (ret) {
 		case MBEDTLS_ERR_SSL_WANT_READ:
+			/* mbedTLS answers WANT_READ on first meeting a ticket,
+			 * which it has read and keeps for the next call: no
+			 * socket event would come for it.  Call again (once or
+			 * twice; the ticket's step needs no more input). */
+			if (c->ssl.MBEDTLS_PRIVATE(state) != MBEDTLS_SSL_HANDSHAKE_OVER &&
+			    mbedtls_ssl_check_pending(&c->ssl) && again++ < 4)
+				continue;
 			return TLS_WANT_READ;
 		case MBEDTLS_ERR_SSL_WANT_WRITE:
 			return TLS_WANT_WRITE;
@@ -290,6 +373,26 @@ tls_conn_pending(const struct tls_conn *c)
 		return false;
 	return mbedtls_ssl_get_bytes_avail(&c->ssl) > 0 ||
 	    mbedtls_ssl_check_pending(&c->ssl);
+}
+
+bool
+tls_conn_spilled(const struct tls_conn *c)
+{
+	return c->spill != NULL;
+}
+
+int
+tls_conn_flush(struct tls_conn *c)
+{
+	int r = c->spill != NULL ? send_spill(c) : 1;
+
+	if (r == 1)
+		return TLS_OK;
+	if (r == 0)
+		return TLS_WANT_WRITE;
+	c->fail = errno == EPIPE || errno == ECONNRESET ? TLS_FAIL_RESET : TLS_FAIL_INTERNAL;
+	snprintf(c->detail, sizeof(c->detail), "send: %s", strerror(errno));
+	return TLS_ERR;
 }
 
 bool

@@ -98,6 +98,11 @@ struct tls_conn {
 	bool write_pending;		/* a record of ours is part-sent (WANT_WRITE) */
 	size_t write_pending_len;	/* ... holding this many of the caller's bytes */
 	bool close_pending;		/* ditto for close_notify */
+	/* Bytes mbedTLS flushed while reading (a ticket's handshake step)
+	 * that the socket would not take yet: sent before anything else. */
+	bool in_read;
+	unsigned char *spill;
+	size_t spill_off, spill_len;
 	bool resumed;			/* the handshake resumed a session */
 	bool saw_cert;			/* the peer sent a certificate this time */
 	bool offered;			/* clients: a ticket was offered */

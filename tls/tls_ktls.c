@@ -299,7 +299,7 @@ tls_ktls_start_tx(struct tls_conn *c, const char **why)
 		*why = "kTLS was not prepared for this session";
 		return -1;
 	}
-	if (c->ssl.MBEDTLS_PRIVATE(out_left) != 0) {
+	if (c->ssl.MBEDTLS_PRIVATE(out_left) != 0 || c->spill != NULL) {
 		*why = "mbedTLS has unsent output";
 		return -1;
 	}
