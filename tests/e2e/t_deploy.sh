@@ -103,32 +103,32 @@ listen = 127.0.0.1:$P_SRV2
 connect = 127.0.0.1:$P_ECHO2
 EOF
 bg_peer echo2 echo --listen 127.0.0.1:$P_ECHO2
-start_mtlsd drain "$T/drain.ini"
-exec 7> >(timeout 30 openssl s_client -connect 127.0.0.1:$P_SRV2 -servername localhost \
-	-CAfile "$T/pki/ca.crt" -cert "$T/pki/client.crt" -key "$T/pki/client.key" -quiet > "$T/idle.out" 2>&1)
-check "an idle client is connected" wait_log "$T/drain.log" "event=handshake_ok" 10
-started=$(date +%s%N)
-kill -TERM "${PID_OF[drain]}"
-wait "${PID_OF[drain]}"; rc=$?; unset "PID_OF[drain]"
-ms=$(( ($(date +%s%N) - started) / 1000000 ))
+
+# stop_with SIGNAL: mtlsd with one idle client connected, stopped by SIGNAL;
+# sets rc (its exit status) and ms (how long it took to exit).
+stop_with() {
+	: > "$T/drain.log"
+	start_mtlsd drain "$T/drain.ini"
+	exec 7> >(timeout 30 openssl s_client -connect 127.0.0.1:$P_SRV2 -servername localhost \
+		-CAfile "$T/pki/ca.crt" -cert "$T/pki/client.crt" -key "$T/pki/client.key" \
+		-quiet > /dev/null 2>&1)
+	wait_log "$T/drain.log" "event=handshake_ok" 10
+	local started=$(date +%s%N)
+	kill -"$1" "${PID_OF[drain]}"
+	wait "${PID_OF[drain]}"; rc=$?; unset "PID_OF[drain]"
+	ms=$(( ($(date +%s%N) - started) / 1000000 ))
+	exec 7>&-
+}
+
+stop_with TERM
 check "with an idle connection open, SIGTERM exits after drain_timeout (1 s: took ${ms} ms, rc $rc)" \
 	eval 'test $rc -eq 0 && test $ms -ge 900 && test $ms -lt 5000'
 check "... closing that connection with reason=shutdown" log_has "$T/drain.log" "event=close .*reason=shutdown"
-exec 7>&-
 
 # SIGINT: exit now, whatever drain_timeout says.
 sed -i 's/^drain_timeout = .*/drain_timeout = 30s/' "$T/drain.ini"
-: > "$T/drain.log"
-start_mtlsd drain "$T/drain.ini"
-exec 7> >(timeout 30 openssl s_client -connect 127.0.0.1:$P_SRV2 -servername localhost \
-	-CAfile "$T/pki/ca.crt" -cert "$T/pki/client.crt" -key "$T/pki/client.key" -quiet > "$T/idle2.out" 2>&1)
-wait_log "$T/drain.log" "event=handshake_ok" 10
-started=$(date +%s%N)
-kill -INT "${PID_OF[drain]}"
-wait "${PID_OF[drain]}"; rc=$?; unset "PID_OF[drain]"
-ms=$(( ($(date +%s%N) - started) / 1000000 ))
+stop_with INT
 check "SIGINT exits at once with a connection open (took ${ms} ms, rc $rc; drain_timeout is 30 s)" \
 	eval 'test $rc -eq 0 && test $ms -lt 3000'
 check "... closing it with reason=shutdown" log_has "$T/drain.log" "event=close .*reason=shutdown"
-exec 7>&-
 finish
