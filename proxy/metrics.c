@@ -22,15 +22,23 @@
 /* Appends a string literal (its length known at compile time). */
 #define ADD(out, lit) evbuffer_add((out), (lit), sizeof(lit) - 1)
 
-/* Label values escape backslash, double quote and newline. */
+/*
+ * Label values escape backslash, double quote and newline (the format's
+ * own escapes).  A peer identity is bytes from a certificate: anything else
+ * outside printable ASCII is percent-encoded, so a hostile name cannot
+ * break the exposition (which must be valid UTF-8) or forge a line.
+ */
 static void
 label(struct evbuffer *out, const char *s)
 {
 	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			evbuffer_add_printf(out, "\\%c", *s);
-		else if (*s == '\n')
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '\\' || ch == '"')
+			evbuffer_add_printf(out, "\\%c", ch);
+		else if (ch == '\n')
 			ADD(out, "\\n");
+		else if (ch < 0x20 || ch >= 0x7f)
+			evbuffer_add_printf(out, "%%%02X", ch);
 		else
 			evbuffer_add(out, s, 1);
 	}

@@ -116,10 +116,12 @@ check "the handshake histogram counted the 4 completed handshakes" \
 check "per-identity series: spiffe://test/client's 3 connections, summed over workers" \
 	grep -q 'mtlsd_peer_connections_total{route="in",peer_id="spiffe://test/client"} 3' <<< "$M"
 series=$(grep -c '^mtlsd_peer_connections_total{route="in"' <<< "$M")
-total=$(( $(grep '^mtlsd_peer_connections_total{route="in"' <<< "$M" | awk '{s += $2} END {print s}') + \
+total=$(( $(grep '^mtlsd_peer_connections_total{route="in"' <<< "$M" | awk '{s += $NF} END {print s}') + \
 	$(metric mtlsd_peer_others_connections_total 'route="in"') ))
 check "... bounded: at most metrics_peer_limit (1) series per worker (2): $series" test "$series" -le 2
 check "... and nothing lost: series plus others count all 4 verified connections ($total)" test "$total" = 4
+check "the exposition stays valid UTF-8 text whatever the peer's name (percent-encoded)" \
+	python3 -c "import sys; sys.stdin.buffer.read().decode('utf-8')" <<< "$M"
 check "certificate expiry is exported in seconds" \
 	grep -qE '^mtlsd_certificate_expiry_seconds\{route="in"\} [0-9]{6,}$' <<< "$M"
 
