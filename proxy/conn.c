@@ -118,8 +118,8 @@ audit(struct conn *c, enum audit_event ev, const char *reason, const char *detai
 	}
 	if (ev == AUDIT_CLOSE) {
 		ar.has_counts = true;
-		ar.bytes_in = c->server ? c->down.bytes : c->up.bytes;
-		ar.bytes_out = c->server ? c->up.bytes : c->down.bytes;
+		ar.bytes_in = conn_bytes_in(c);
+		ar.bytes_out = conn_bytes_out(c);
 		ar.duration_ms = conn_now_ms(c) - c->started_ms;
 		ar.path = c->ktls ? "ktls" : "userspace";
 	}
@@ -187,6 +187,15 @@ handshake_done(struct conn *c)
 	histogram_observe(&c->r->stats.handshake, now - c->phase_us);
 	if (tls_conn_resumed(c->tls))
 		counter_add(&c->r->stats.handshakes_resumed, 1);
+	/* A peer let in on a CRL past its nextUpdate (crl_stale = warn): say
+	 * so where it happens, at most hourly, beside the main thread's check. */
+	if (tls_ctx_take_crl_stale(c->r->tls) &&
+	    now / 1000000 - (uint64_t)c->r->crl_stale_logged >= 3600) {
+		c->r->crl_stale_logged = (time_t)(now / 1000000);
+		log_warnx("conn=%llu route=%s event=crl_stale_used: a peer was admitted "
+		    "on a CRL past its nextUpdate", (unsigned long long)c->id,
+		    c->r->rc->name);
+	}
 	if ((c->pstat = peer_stats_get(&c->r->peers, tls_conn_peer_id(c->tls))) != NULL)
 		counter_add(&c->pstat->conns, 1);
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
@@ -463,8 +472,7 @@ close_fd(int *fd)
 static void
 log_close(struct conn *c, const char *reason, const char *detail)
 {
-	uint64_t in = c->server ? c->down.bytes : c->up.bytes;
-	uint64_t out = c->server ? c->up.bytes : c->down.bytes;
+	uint64_t in = conn_bytes_in(c), out = conn_bytes_out(c);
 	const char *id = c->tls ? tls_conn_peer_id(c->tls) : "";
 	char safe_id[4 * 256 + 1], safe_detail[512];
 	bool relayed = c->state == CS_RELAY;
@@ -501,8 +509,8 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 	log_close(c, reason, detail);
 	audit(c, AUDIT_CLOSE, reason, detail);
 	if (c->pstat != NULL) {
-		counter_add(&c->pstat->bytes_in, c->server ? c->down.bytes : c->up.bytes);
-		counter_add(&c->pstat->bytes_out, c->server ? c->up.bytes : c->down.bytes);
+		counter_add(&c->pstat->bytes_in, conn_bytes_in(c));
+		counter_add(&c->pstat->bytes_out, conn_bytes_out(c));
 	}
 	/* A peer with a live session learns of the end by close_notify, not
 	 * by a bare FIN; best effort, never after a TLS error (rule 20). */

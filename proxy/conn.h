@@ -87,6 +87,19 @@ struct conn {
 	size_t pp_len;
 };
 
+/* Bytes from the accepted side onward, and back to it. */
+static inline uint64_t
+conn_bytes_in(const struct conn *c)
+{
+	return c->server ? c->down.bytes : c->up.bytes;
+}
+
+static inline uint64_t
+conn_bytes_out(const struct conn *c)
+{
+	return c->server ? c->up.bytes : c->down.bytes;
+}
+
 /* The listener accepted fd on route r: takes ownership of fd. */
 void conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen);
 

@@ -6,6 +6,7 @@
  * PP2_HEADER_MAX, so the worst a hostile sender can do is be refused.
  */
 #include <netinet/in.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -216,39 +217,65 @@ walk_tlvs(const uint8_t *h, size_t off, size_t total, struct pp2_info *info,
 	return 0;
 }
 
+/*
+ * Where an INET or INET6 address block keeps its fields (source address,
+ * destination address, source port, destination port) and where the
+ * matching sockaddr keeps them.  Both hold network order, so moving a
+ * field either way is a plain byte copy, which also spares us assumptions
+ * about the caller's alignment.
+ */
+struct inet_layout {
+	uint8_t fam;		/* the header's family/transport byte */
+	sa_family_t af;
+	size_t ip_len, ip_off, port_off;	/* offsets into the sockaddr */
+	socklen_t sa_len;
+};
+
+static const struct inet_layout inet_layouts[] = {
+	{ PP2_FAM_INET | PP2_TRANS_STREAM, AF_INET, 4,
+	  offsetof(struct sockaddr_in, sin_addr),
+	  offsetof(struct sockaddr_in, sin_port), sizeof(struct sockaddr_in) },
+	{ PP2_FAM_INET6 | PP2_TRANS_STREAM, AF_INET6, 16,
+	  offsetof(struct sockaddr_in6, sin6_addr),
+	  offsetof(struct sockaddr_in6, sin6_port), sizeof(struct sockaddr_in6) },
+};
+
+/* The layout for a header family byte (fam != 0) or a sockaddr family. */
+static const struct inet_layout *
+inet_layout(uint8_t fam, int af)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(inet_layouts) / sizeof(inet_layouts[0]); i++)
+		if (fam != 0 ? inet_layouts[i].fam == fam :
+		    inet_layouts[i].af == af)
+			return &inet_layouts[i];
+	return NULL;
+}
+
+static void
+sa_from_block(struct sockaddr_storage *ss, socklen_t *len,
+    const struct inet_layout *l, const uint8_t *ip, const uint8_t *port)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = l->af;
+	memcpy((uint8_t *)ss + l->ip_off, ip, l->ip_len);
+	memcpy((uint8_t *)ss + l->port_off, port, 2);
+	*len = l->sa_len;
+}
+
 /* Fills info's addresses from an INET or INET6 address block at a. */
 static void
 read_addrs(const uint8_t *a, uint8_t fam, struct pp2_info *info)
 {
-	if (fam == (PP2_FAM_INET | PP2_TRANS_STREAM)) {
-		struct sockaddr_in s, d;
+	const struct inet_layout *l = inet_layout(fam, 0);
+	size_t n;
 
-		memset(&s, 0, sizeof(s));
-		memset(&d, 0, sizeof(d));
-		s.sin_family = d.sin_family = AF_INET;
-		/* Both the header and sockaddr_in hold network order: copy bytes. */
-		memcpy(&s.sin_addr, a, 4);
-		memcpy(&d.sin_addr, a + 4, 4);
-		memcpy(&s.sin_port, a + 8, 2);
-		memcpy(&d.sin_port, a + 10, 2);
-		memcpy(&info->src, &s, sizeof(s));
-		memcpy(&info->dst, &d, sizeof(d));
-		info->src_len = info->dst_len = sizeof(s);
-	} else if (fam == (PP2_FAM_INET6 | PP2_TRANS_STREAM)) {
-		struct sockaddr_in6 s, d;
-
-		memset(&s, 0, sizeof(s));
-		memset(&d, 0, sizeof(d));
-		s.sin6_family = d.sin6_family = AF_INET6;
-		memcpy(&s.sin6_addr, a, 16);
-		memcpy(&d.sin6_addr, a + 16, 16);
-		memcpy(&s.sin6_port, a + 32, 2);
-		memcpy(&d.sin6_port, a + 34, 2);
-		memcpy(&info->src, &s, sizeof(s));
-		memcpy(&info->dst, &d, sizeof(d));
-		info->src_len = info->dst_len = sizeof(s);
-	}
-	/* UNIX and UNSPEC: the caller keeps the socket's own addresses. */
+	if (l == NULL)	/* UNIX and UNSPEC: the caller keeps the socket's */
+		return;
+	n = l->ip_len;
+	sa_from_block(&info->src, &info->src_len, l, a, a + 2 * n);
+	sa_from_block(&info->dst, &info->dst_len, l, a + n, a + 2 * n + 2);
 }
 
 ssize_t
@@ -364,18 +391,16 @@ ssize_t
 pp2_build(uint8_t *buf, size_t cap, const struct sockaddr *src,
     const struct sockaddr *dst, const struct pp2_tls *tls)
 {
+	const struct inet_layout *l = NULL;
 	size_t alen = 0, ssl_len = 0, total;
 	uint8_t fam = PP2_FAM_UNSPEC | PP2_TRANS_UNSPEC;
 	uint8_t *p;
 
-	if (src != NULL && dst != NULL && src->sa_family == dst->sa_family) {
-		if (src->sa_family == AF_INET) {
-			fam = PP2_FAM_INET | PP2_TRANS_STREAM;
-			alen = PP2_ADDR_LEN_INET;
-		} else if (src->sa_family == AF_INET6) {
-			fam = PP2_FAM_INET6 | PP2_TRANS_STREAM;
-			alen = PP2_ADDR_LEN_INET6;
-		}
+	if (src != NULL && dst != NULL && src->sa_family == dst->sa_family)
+		l = inet_layout(0, src->sa_family);
+	if (l != NULL) {
+		fam = l->fam;
+		alen = 2 * l->ip_len + 4;
 	}
 
 	total = PP2_HEADER_MIN + alen;
@@ -396,27 +421,14 @@ pp2_build(uint8_t *buf, size_t cap, const struct sockaddr *src,
 	*p++ = fam;
 	p = put16(p, total - PP2_HEADER_MIN);
 
-	/* sockaddr_in(6) already hold network order: copy bytes.  memcpy
-	 * also spares us assumptions about the caller's alignment. */
-	if (alen == PP2_ADDR_LEN_INET) {
-		struct sockaddr_in s, d;
+	if (l != NULL) {
+		const uint8_t *s = (const uint8_t *)src, *d = (const uint8_t *)dst;
+		size_t n = l->ip_len;
 
-		memcpy(&s, src, sizeof(s));
-		memcpy(&d, dst, sizeof(d));
-		memcpy(p, &s.sin_addr, 4);
-		memcpy(p + 4, &d.sin_addr, 4);
-		memcpy(p + 8, &s.sin_port, 2);
-		memcpy(p + 10, &d.sin_port, 2);
-		p += alen;
-	} else if (alen == PP2_ADDR_LEN_INET6) {
-		struct sockaddr_in6 s, d;
-
-		memcpy(&s, src, sizeof(s));
-		memcpy(&d, dst, sizeof(d));
-		memcpy(p, &s.sin6_addr, 16);
-		memcpy(p + 16, &d.sin6_addr, 16);
-		memcpy(p + 32, &s.sin6_port, 2);
-		memcpy(p + 34, &d.sin6_port, 2);
+		memcpy(p, s + l->ip_off, n);
+		memcpy(p + n, d + l->ip_off, n);
+		memcpy(p + 2 * n, s + l->port_off, 2);
+		memcpy(p + 2 * n + 2, d + l->port_off, 2);
 		p += alen;
 	}
 

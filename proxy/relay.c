@@ -32,47 +32,39 @@
 
 /* "client" is the accepted side, "upstream" the side mtlsd connected. */
 static const char *
-plain_side(const struct conn *c)
+side_name(const struct conn *c, bool tls_side)
 {
-	return c->server ? "upstream" : "client";
+	return c->server == tls_side ? "client" : "upstream";
 }
 
+/* A socket error on one side: <side>_reset or <side>_error.  On a kernel
+ * TLS socket, EBADMSG is a record that failed authentication. */
 static int
-fail_plain(struct conn *c, int err)
+fail_io(struct conn *c, bool tls_side, int err)
 {
 	char reason[32];
 
-	snprintf(reason, sizeof(reason), "%s_%s", plain_side(c),
+	if (tls_side && err == EBADMSG) {
+		conn_free(c, "tls_error", "a record failed authentication");
+		return -1;
+	}
+	snprintf(reason, sizeof(reason), "%s_%s", side_name(c, tls_side),
 	    err == ECONNRESET || err == EPIPE ? "reset" : "error");
 	conn_free(c, reason, strerror(err));
 	return -1;
 }
 
+/* tls/ reported an error: a reset is the side's, the rest is TLS's. */
 static int
 fail_tls(struct conn *c)
 {
-	enum tls_fail f = tls_conn_fail(c->tls);
-	const char *side = c->server ? "client" : "upstream";
 	char reason[32];
 
-	if (f == TLS_FAIL_RESET)
-		snprintf(reason, sizeof(reason), "%s_reset", side);
+	if (tls_conn_fail(c->tls) == TLS_FAIL_RESET)
+		snprintf(reason, sizeof(reason), "%s_reset", side_name(c, true));
 	else
 		snprintf(reason, sizeof(reason), "tls_error");
 	conn_free(c, reason, tls_conn_fail_detail(c->tls));
-	return -1;
-}
-
-/* A socket error on the TLS side of a kernel-TLS connection. */
-static int
-fail_tls_io(struct conn *c, int err)
-{
-	char reason[32];
-
-	snprintf(reason, sizeof(reason), "%s_%s", c->server ? "client" : "upstream",
-	    err == ECONNRESET || err == EPIPE ? "reset" : "error");
-	conn_free(c, err == EBADMSG ? "tls_error" : reason, err == EBADMSG ?
-	    "a record failed authentication" : strerror(err));
 	return -1;
 }
 
@@ -174,7 +166,7 @@ pump_up(struct conn *c)
 			d->wants = WANT_PLAIN_RD;
 			break;
 		} else if (errno != EINTR) {
-			return fail_plain(c, errno);
+			return fail_io(c, false, errno);
 		}
 	}
 	dir_release_if_empty(c, d);
@@ -236,7 +228,7 @@ pump_down(struct conn *c)
 			}
 			if (n == -1 && errno == EINTR)
 				continue;
-			return fail_plain(c, errno);
+			return fail_io(c, false, errno);
 		}
 		if (d->eof && !d->shut) {
 			(void)shutdown(c->plain_fd, SHUT_WR);
@@ -309,7 +301,7 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 				d->wants = up ? WANT_TLS_WR : WANT_PLAIN_WR;
 				break;
 			}
-			return up ? fail_tls_io(c, errno) : fail_plain(c, errno);
+			return fail_io(c, up, errno);
 		}
 		if (d->eof) {
 			if (d->shut)
@@ -357,7 +349,7 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 			if (ktls_control(c, d) == -1)
 				return -1;
 		} else if (errno != EINTR) {
-			return up ? fail_plain(c, errno) : fail_tls_io(c, errno);
+			return fail_io(c, !up, errno);
 		}
 	}
 	if (d->in_pipe == 0)
@@ -438,7 +430,7 @@ relay_run(struct conn *c, unsigned fired)
 	if (c->up.bytes != up0 || c->down.bytes != down0) {
 		/* "in" flows from the accepted side onward. */
 		uint64_t up = c->up.bytes - up0, down = c->down.bytes - down0;
-		counter_add(&st->bytes_in, c->server ? down : up);
+		counter_add(&st->bytes_in, c->server ? down : up);	/* see conn_bytes_in() */
 		counter_add(&st->bytes_out, c->server ? up : down);
 		c->last_active_ms = conn_now_ms(c);
 	}

@@ -36,6 +36,7 @@ struct wroute {
 	struct route_stats stats;
 	struct peer_stats peers;	/* per-identity series (metrics_peer_limit) */
 	time_t refused_logged;		/* rate limit for refusal lines */
+	time_t crl_stale_logged;	/* ... and for stale-CRL admissions */
 	uint64_t refused_quiet;		/* refusals not logged since */
 };
 

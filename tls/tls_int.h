@@ -112,8 +112,6 @@ struct tls_conn {
 	struct tls_ktls_keys *keys;	/* secrets until the switch */
 	bool ktls_tx, ktls_rx;
 	bool ssl_freed;			/* mbedTLS's session is gone */
-	uint64_t tx_seq, rx_seq;	/* record numbers at the switch */
-	unsigned tickets_dropped;
 	char version[16], cipher[64];	/* kept when ssl is freed */
 	unsigned char *peer_der;	/* the peer's certificate, ditto */
 	size_t peer_der_len;

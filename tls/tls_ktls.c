@@ -315,7 +315,6 @@ tls_ktls_start_tx(struct tls_conn *c, const char **why)
 	mbedtls_ssl_set_bio(&c->ssl, c, bio_send_refused,
 	    c->ssl.MBEDTLS_PRIVATE(f_recv), NULL);
 	c->ktls_tx = true;
-	c->tx_seq = tls_get_be64(c->ssl.MBEDTLS_PRIVATE(cur_out_ctr));
 	return 0;
 }
 
@@ -367,7 +366,6 @@ tls_ktls_start_rx(struct tls_conn *c, const char **why)
 	}
 	mbedtls_platform_zeroize(&ci, sizeof(ci));
 	c->ktls_rx = true;
-	c->rx_seq = tls_get_be64(c->ssl.MBEDTLS_PRIVATE(in_ctr));
 	if (c->ktls_tx)
 		drop_mbedtls(c);
 	return 0;
@@ -417,7 +415,6 @@ handshake_record(struct tls_conn *c, const unsigned char *p, size_t n)
 			    "unexpected post-handshake message type %u", p[0]);
 			return TLS_ERR;
 		}
-		c->tickets_dropped++;
 		p += 4 + len;
 		n -= 4 + len;
 	}

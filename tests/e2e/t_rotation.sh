@@ -172,6 +172,8 @@ if openssl crl -in "$T/stale.crl" -noout -nextupdate 2>/dev/null | grep -q 2020;
 	check "a stale CRL is logged loudly at reload" \
 		wait_log "$T/rot.log" "route=in event=crl_stale .*policy=warn" 10
 	check "crl_stale = warn: the stale CRL is used and unrevoked peers get in" ping_as client2
+	check "... and the admission on a stale CRL is logged where it happens" \
+		wait_log "$T/rot.log" "route=in event=crl_stale_used" 5
 	sed -i 's/^crl = .*/&\ncrl_stale = refuse/' "$T/rot.ini"
 	kill -HUP "${PID_OF[rot]}"
 	check "crl_stale = refuse is applied by SIGHUP and logged as an error" \
