@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 make_pki || { not_ok "PKI"; finish; }
-read -r P_REPLY P_SRV P_HTTP P_WEB P_PYTLS P_CLI <<< "$(free_ports 6)"
+read -r P_REPLY P_SRV P_HTTP P_WEB P_PYTLS P_CLI P_OSSL P_CLI2 <<< "$(free_ports 8)"
 mkdir -p "$T/www"
 head -c 300000 /dev/urandom > "$T/www/blob.bin"
 echo "mtlsd health page" > "$T/www/health.txt"
@@ -30,6 +30,14 @@ connect = 127.0.0.1:$P_HTTP
 mode = client
 listen = 127.0.0.1:$P_CLI
 connect = 127.0.0.1:$P_PYTLS
+server_name = localhost
+cert = $T/pki/client.crt
+key = $T/pki/client.key
+
+[to-openssl]
+mode = client
+listen = 127.0.0.1:$P_CLI2
+connect = 127.0.0.1:$P_OSSL
 server_name = localhost
 cert = $T/pki/client.crt
 key = $T/pki/client.key
@@ -88,6 +96,37 @@ wait_log "$T/pytls.log" '^ready'
 reply=$($PEER halfclose --connect 127.0.0.1:$P_CLI --send "hi")
 check "Python's ssl server sees mtlsd's client identity over TLS 1.3 ($reply)" \
 	test "$reply" = "python saw spiffe://test/client say hi"
+
+# Key exchange.  mtlsd prefers P-256 (cheaper in mbedTLS than X25519) but
+# must still take an OpenSSL client's X25519 share without a retry, and must
+# answer a server that wants only X25519 (a HelloRetryRequest).
+printf 'ping\n' | timeout 20 openssl s_client -connect 127.0.0.1:$P_SRV \
+	-servername localhost -CAfile "$T/pki/ca.crt" -verify_return_error \
+	-cert "$T/pki/client.crt" -key "$T/pki/client.key" -ign_eof -msg > "$T/sc-x.out" 2>&1
+check "mtlsd's server takes the X25519 share OpenSSL offers first" \
+	grep -q 'Server Temp Key: X25519' "$T/sc-x.out"
+check "... in one ClientHello, without a HelloRetryRequest" \
+	test "$(grep -c 'ClientHello' "$T/sc-x.out")" = 1
+# s_server_once GROUPS: one mTLS connection to openssl s_server from the
+# to-openssl client route; its protocol trace goes to $T/ss-GROUPS.trace.
+s_server_once() {
+	bg "ss-$1" timeout 20 openssl s_server -accept "$P_OSSL" -naccept 1 \
+		-cert "$T/pki/server.crt" -key "$T/pki/server.key" -CAfile "$T/pki/ca.crt" \
+		-Verify 1 -verify_return_error -groups "$1" -rev -trace -msgfile "$T/ss-$1.trace"
+	wait_log "$T/ss-$1.log" "^ACCEPT"
+	$PEER halfclose --connect 127.0.0.1:$P_CLI2 --send "olleh"
+}
+reply=$(s_server_once P-256:X25519)
+check "mtlsd's client reaches openssl s_server ($reply)" test "$reply" = hello
+check "mtlsd's client offers a P-256 share first" \
+	grep -q 'NamedGroup: secp256r1' "$T/ss-P-256:X25519.trace"
+check "... and OpenSSL takes it in one ClientHello" \
+	test "$(grep -c 'ClientHello' "$T/ss-P-256:X25519.trace")" = 1
+reply=$(s_server_once X25519)
+check "mtlsd's client completes with a server that wants only X25519 ($reply)" \
+	test "$reply" = hello
+check "... after the server's HelloRetryRequest (two ClientHellos)" \
+	test "$(grep -c 'ClientHello' "$T/ss-X25519.trace")" = 2
 
 stop_mtlsd srv
 finish
