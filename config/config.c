@@ -68,6 +68,7 @@ static const struct key_def keys[] = {
 	{ "accept_proxy",	SCOPE_ROUTE, RK_ACCEPT_PROXY, false },
 	{ "buffer_size",	SCOPE_BOTH, RK_BUFFER_SIZE, false },
 	{ "session_resumption",	SCOPE_BOTH, RK_SESSION_RESUMPTION, false },
+	{ "allow_ports",	SCOPE_ROUTE, RK_ALLOW_PORTS, true },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -78,6 +79,12 @@ config_key_name(enum route_key k)
 		if (keys[i].scope != SCOPE_GLOBAL && keys[i].id == (int)k)
 			return keys[i].name;
 	return "?";
+}
+
+const char *
+config_mode_name(enum route_mode m)
+{
+	return m == MODE_SERVER ? "server" : m == MODE_CLIENT ? "client" : "transparent";
 }
 
 void
@@ -186,10 +193,39 @@ parse_cidr_item(const char *s, void *out, const char **why)
 }
 
 static int
+parse_port_item(const char *s, void *out, const char **why)
+{
+	struct port_range *pr = out;
+
+	return parse_port_range(s, &pr->lo, &pr->hi, why);
+}
+
+/* connect = original (server routes) or original:PORT (transparent routes):
+ * the destination comes from each connection, not from the file. */
+static int
+parse_connect(struct route_config *r, const char *v, const char **why)
+{
+	r->connect_original = false;
+	if (strcmp(v, "original") == 0) {
+		memset(&r->connect, 0, sizeof(r->connect));
+		r->connect.kind = ADDR_INET;
+		snprintf(r->connect.host, sizeof(r->connect.host), "original");
+		snprintf(r->connect.text, sizeof(r->connect.text), "original");
+		r->connect_original = true;
+		return 0;
+	}
+	if (parse_addr(v, true, &r->connect, why) == -1)
+		return -1;
+	r->connect_original = r->connect.kind == ADDR_INET &&
+	    strcmp(r->connect.host, "original") == 0;
+	return 0;
+}
+
+static int
 set_route_key(struct loader *L, struct route_config *r, enum route_key k,
     const char *v, const char **why)
 {
-	static const char *const modes[] = { "server", "client" };
+	static const char *const modes[] = { "server", "client", "transparent" };
 	static const char *const auths[] = { "require", "optional", "none" };
 	static const char *const ktls[] = { "auto", "on", "off" };
 	static const char *const stale[] = { "warn", "refuse" };
@@ -202,13 +238,13 @@ set_route_key(struct loader *L, struct route_config *r, enum route_key k,
 	switch (k) {
 	case RK_MODE:
 		if ((i = PICK(v, modes)) < 0)
-			return *why = "expected server or client", -1;
+			return *why = "expected server, client or transparent", -1;
 		r->mode = (enum route_mode)i;
 		return 0;
 	case RK_LISTEN:
 		return parse_addr(v, true, &r->listen, why);
 	case RK_CONNECT:
-		return parse_addr(v, true, &r->connect, why);
+		return parse_connect(r, v, why);
 	case RK_CERT:
 		return set_path(L, &r->cert, v, why);
 	case RK_KEY:
@@ -295,6 +331,9 @@ set_route_key(struct loader *L, struct route_config *r, enum route_key k,
 		return 0;
 	case RK_SESSION_RESUMPTION:
 		return parse_bool(v, &r->session_resumption, why);
+	case RK_ALLOW_PORTS:
+		return add_list((void **)&r->allow_ports, &r->n_allow_ports,
+		    sizeof(*r->allow_ports), v, parse_port_item, why);
 	case RK_COUNT:
 		break;
 	}

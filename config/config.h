@@ -19,7 +19,9 @@
 #include "config/parse.h"
 #include "config/peer_pattern.h"
 
-enum route_mode { MODE_SERVER, MODE_CLIENT };
+/* transparent: a client route for outbound TCP that nftables redirected to
+ * it; the original destination picks the peer (see conn_tunnel.c). */
+enum route_mode { MODE_SERVER, MODE_CLIENT, MODE_TRANSPARENT };
 enum client_auth { CLIENT_AUTH_REQUIRE, CLIENT_AUTH_OPTIONAL, CLIENT_AUTH_NONE };
 enum ktls_mode { KTLS_AUTO, KTLS_ON, KTLS_OFF };
 enum crl_stale { CRL_STALE_WARN, CRL_STALE_REFUSE };
@@ -34,7 +36,12 @@ enum route_key {
 	RK_ALLOW_CIDR, RK_DENY_CIDR, RK_HANDSHAKE_TIMEOUT, RK_IDLE_TIMEOUT,
 	RK_CONNECT_TIMEOUT, RK_MAX_CONNECTIONS, RK_KTLS, RK_CRL_STALE,
 	RK_REAUTHORIZE, RK_SEND_PROXY, RK_ACCEPT_PROXY, RK_BUFFER_SIZE,
-	RK_SESSION_RESUMPTION, RK_COUNT
+	RK_SESSION_RESUMPTION, RK_ALLOW_PORTS, RK_COUNT
+};
+
+/* allow_ports: an inclusive range of TCP ports. */
+struct port_range {
+	uint16_t lo, hi;
 };
 
 struct route_config {
@@ -45,6 +52,12 @@ struct route_config {
 	enum route_mode mode;
 	struct addr listen;
 	struct addr connect;
+	/* connect = original (server routes: the port the sender's app dialed,
+	 * on this node's address the tunnel came to) or original:PORT
+	 * (transparent routes: the original destination's host, mtlsd's PORT) */
+	bool connect_original;
+	struct port_range *allow_ports;	/* connect = original: ports it may reach */
+	size_t n_allow_ports;
 
 	/* TLS, inheritable from [global] */
 	char *cert, *key, *ca, *crl, *key_password_file;	/* absolute paths or NULL */
@@ -109,6 +122,9 @@ void config_free(struct config *cfg);
 
 /* The name of a route key ("cert", "listen", ...). */
 const char *config_key_name(enum route_key k);
+
+/* "server", "client" or "transparent". */
+const char *config_mode_name(enum route_mode m);
 
 /* The route named name, or NULL. */
 const struct route_config *config_route(const struct config *cfg, const char *name);

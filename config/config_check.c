@@ -45,6 +45,7 @@ route_free_fields(struct route_config *r)
 	free(r->expect_peers);
 	free(r->allow_cidr);
 	free(r->deny_cidr);
+	free(r->allow_ports);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -140,11 +141,29 @@ addr_clash(const struct addr *a, const struct addr *b)
 	    is_wildcard(b->host);
 }
 
+/* A transparent route: where nftables redirects, and its peers' port. */
+static void
+check_transparent(struct loader *L, struct route_config *r, const bool *own)
+{
+	if (r->line[RK_CONNECT] != 0 && (!r->connect_original || r->connect.port == 0))
+		loader_error(L, r->line[RK_CONNECT], "[%s]: a transparent route "
+		    "connects to original:PORT, PORT being the peers' mtlsd "
+		    "server route", r->name);
+	if (r->line[RK_LISTEN] != 0 && r->listen.kind == ADDR_UNIX)
+		loader_error(L, r->line[RK_LISTEN], "[%s]: a transparent route "
+		    "listens on TCP, where nftables redirects connections", r->name);
+	if (own[RK_SESSION_RESUMPTION] && r->session_resumption)
+		refuse_key(L, r, RK_SESSION_RESUMPTION, "cannot be on for a "
+		    "transparent route: tickets are kept one per route, and a "
+		    "transparent route talks to many peers");
+	r->session_resumption = false;	/* not even inherited from [global] */
+}
+
 /* own[k]: the route set key k itself (not inherited from [global]). */
 static void
 check_route(struct loader *L, struct route_config *r, const bool *own)
 {
-	require_key(L, r, RK_MODE, " (server or client)");
+	require_key(L, r, RK_MODE, " (server, client or transparent)");
 	require_key(L, r, RK_LISTEN, "");
 	require_key(L, r, RK_CONNECT, "");
 
@@ -160,6 +179,17 @@ check_route(struct loader *L, struct route_config *r, const bool *own)
 		refuse_key(L, r, RK_SERVER_NAME, "applies to client routes only");
 		refuse_key(L, r, RK_EXPECT_PEERS, "applies to client routes only "
 		    "(server routes use allow_peers)");
+		if (r->connect_original && r->connect.port != 0)
+			loader_error(L, r->line[RK_CONNECT], "[%s]: connect = original "
+			    "takes no port on a server route: each tunnel names its "
+			    "own, within allow_ports", r->name);
+		if (r->connect_original)
+			require_key(L, r, RK_ALLOW_PORTS, ": connect = original "
+			    "reaches the ports that peers name, so list the ones "
+			    "they may reach");
+		else
+			refuse_key(L, r, RK_ALLOW_PORTS, "applies to connect = "
+			    "original only");
 	} else {
 		require_key(L, r, RK_CA, ": a client route always verifies the server");
 		if ((r->line[RK_CERT] == 0) != (r->line[RK_KEY] == 0))
@@ -170,11 +200,18 @@ check_route(struct loader *L, struct route_config *r, const bool *own)
 		    "(client routes use expect_peers)");
 		refuse_key(L, r, RK_SEND_PROXY, "applies to server routes only");
 		refuse_key(L, r, RK_ACCEPT_PROXY, "applies to server routes only");
-		if (r->server_name == NULL && r->line[RK_CONNECT] != 0 &&
+		refuse_key(L, r, RK_ALLOW_PORTS, "applies to server routes only");
+		if (r->mode == MODE_CLIENT && r->connect_original)
+			loader_error(L, r->line[RK_CONNECT], "[%s]: connect = "
+			    "original:PORT is for transparent routes", r->name);
+		if (r->mode == MODE_CLIENT && r->server_name == NULL &&
+		    r->line[RK_CONNECT] != 0 &&
 		    r->connect.kind == ADDR_UNIX)
 			loader_error(L, r->section_line, "[%s]: missing 'server_name': "
 			    "connect is a unix socket, so there is no host name to "
 			    "check the server's certificate against", r->name);
+		if (r->mode == MODE_TRANSPARENT)
+			check_transparent(L, r, own);
 	}
 	if (r->key_password_file != NULL && r->key == NULL)
 		refuse_key(L, r, RK_KEY_PASSWORD_FILE, "needs 'key'");

@@ -140,6 +140,26 @@ parse_uint(const char *s, unsigned long min, unsigned long max,
 	return 0;
 }
 
+int
+parse_port_range(const char *s, uint16_t *lo, uint16_t *hi, const char **why)
+{
+	unsigned long long a, b;
+	const char *end;
+
+	if (read_decimal(s, &a, &end) == -1 || (*end != '\0' && *end != '-'))
+		return *why = "expected a port or a range such as 29500-29599", -1;
+	b = a;
+	if (*end == '-' && (read_decimal(end + 1, &b, &end) == -1 || *end != '\0'))
+		return *why = "expected a port or a range such as 29500-29599", -1;
+	if (a < 1 || b > 65535)
+		return *why = "ports go from 1 to 65535", -1;
+	if (a > b)
+		return *why = "a range goes from low to high", -1;
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return 0;
+}
+
 /* RFC 1123 host name: dot-separated labels of letters, digits and hyphens. */
 static bool
 valid_hostname(const char *h)

@@ -55,6 +55,9 @@ int parse_addr(const char *s, bool allow_unix, struct addr *a, const char **why)
 /* True when the host part of an INET addr is an IPv4 or IPv6 literal. */
 bool addr_is_literal(const struct addr *a);
 
+/* "8080" or "29500-29599" (inclusive; 1..65535, low <= high). */
+int parse_port_range(const char *s, uint16_t *lo, uint16_t *hi, const char **why);
+
 /* "10.0.0.0/8", "fd00::/8", or a bare address (a /32 or /128). */
 int parse_cidr(const char *s, struct cidr *c, const char **why);
 

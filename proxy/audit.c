@@ -21,12 +21,12 @@
 #define TRUNC_LEN	(sizeof(TRUNC_KEY) - 1)
 
 /* The string fields, in the order they are written; counts go after cipher. */
-enum { F_ROUTE, F_PEER_ADDR, F_PEER_ID, F_TLS_VERSION, F_CIPHER,
+enum { F_ROUTE, F_PEER_ADDR, F_PEER_ID, F_TARGET, F_TLS_VERSION, F_CIPHER,
 	F_REASON, F_DETAIL, F_PATH, NFIELDS };
 #define F_COUNTS_BEFORE	F_REASON
 
 static const char *const field_keys[NFIELDS] = { "route", "peer_addr",
-	"peer_id", "tls_version", "cipher", "reason", "detail", "path" };
+	"peer_id", "target", "tls_version", "cipher", "reason", "detail", "path" };
 
 static const char *const event_names[] = { "accept", "handshake_ok",
 	"handshake_fail", "denied", "refused", "close" };
@@ -280,7 +280,7 @@ format_stamp(char *stamp, size_t len, const struct timespec *ts)
 static void
 fields_of(const struct audit_record *r, struct field *f)
 {
-	const char *s[NFIELDS] = { r->route, r->peer_addr, NULL, r->tls_version,
+	const char *s[NFIELDS] = { r->route, r->peer_addr, NULL, r->target, r->tls_version,
 	    r->cipher, r->reason, r->detail, r->path };
 	int i;
 

@@ -7,11 +7,12 @@
  *
  *   {"ts":"2026-11-29T07:24:31.955Z","event":"close","conn":42,
  *    "route":"api","peer_addr":"10.0.0.7:51234","peer_id":"spiffe://x/y",
- *    "tls_version":"TLSv1.3","cipher":"TLS1-3-AES-128-GCM-SHA256",
+ *    "target":"10.0.0.9:29500","tls_version":"TLSv1.3","cipher":"TLS1-3-AES-128-GCM-SHA256",
  *    "bytes_in":1200,"bytes_out":5600,"duration_ms":3021,
  *    "reason":"eof","detail":"...","path":"ktls","truncated":true}
  *
- * "ts" is RFC 3339 UTC with milliseconds.  "conn" is left out when the record
+ * "target" is a tunnel's original destination (transparent routes and
+ * connect = original).  "ts" is RFC 3339 UTC with milliseconds.  "conn" is left out when the record
  * has none (0: a refused connection never got an id).  A NULL string is left
  * out; the three counts are written only with has_counts.  "truncated": true
  * appears only when some string was shortened (see below).  Never key
@@ -63,6 +64,7 @@ struct audit_record {
 	const char *peer_addr;
 	const char *peer_id;		/* raw certificate bytes, any bytes, not NUL-terminated */
 	size_t peer_id_len;		/* bytes of peer_id, embedded NULs included */
+	const char *target;		/* tunnels: the original destination */
 	const char *tls_version, *cipher, *reason, *detail, *path;
 	bool has_counts;		/* then bytes_in, bytes_out, duration_ms are written */
 	uint64_t bytes_in, bytes_out, duration_ms;

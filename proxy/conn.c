@@ -97,13 +97,13 @@ conn_wait_for(struct conn *c, unsigned bit)
 	conn_update_events(c);
 }
 
-/* One audit record about c (a no-op when audit_log is off). */
-static void
-audit(struct conn *c, enum audit_event ev, const char *reason, const char *detail)
+void
+conn_audit(struct conn *c, enum audit_event ev, const char *reason, const char *detail)
 {
 	struct audit_record ar = {
 		.event = ev, .conn = c->id, .route = c->r->rc->name,
 		.peer_addr = c->peer, .reason = reason, .detail = detail,
+		.target = c->target[0] ? c->target : NULL,
 	};
 
 	if (!c->r->w->audit_on)
@@ -165,7 +165,7 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 	}
 	log_debug("conn=%llu route=%s event=accept peer=%s",
 	    (unsigned long long)c->id, r->rc->name, c->peer);
-	audit(c, AUDIT_ACCEPT, NULL, NULL);
+	conn_audit(c, AUDIT_ACCEPT, NULL, NULL);
 	if (c->server && r->rc->accept_proxy) {
 		/* The header comes before any TLS byte; the handshake timeout
 		 * covers both. */
@@ -207,7 +207,7 @@ handshake_done(struct conn *c)
 		    id[0] ? id : "-", tls_conn_version(c->tls), tls_conn_cipher(c->tls),
 		    tls_conn_resumed(c->tls) ? " resumed=yes" : "");
 	}
-	audit(c, AUDIT_HANDSHAKE_OK, NULL, NULL);
+	conn_audit(c, AUDIT_HANDSHAKE_OK, NULL, NULL);
 	c->phase_us = now;
 }
 
@@ -233,12 +233,15 @@ handshake_step(struct conn *c)
 		    c->r->reauthorize == REAUTH_CLOSE && conn_reauthorize(c) == -1)
 			return -1;
 		if (c->server)
-			return upstream_connect(c);
+			return c->r->rc->connect_original ? conn_tunnel_read(c) :
+			    upstream_connect(c);
+		if (c->r->rc->mode == MODE_TRANSPARENT && conn_tunnel_send(c) == -1)
+			return -1;
 		return relay_start(c);
 	default:
 		f = tls_conn_fail(c->tls);
 		counter_add(&c->r->stats.handshake_fail[f], 1);
-		audit(c, f == TLS_FAIL_DENIED ? AUDIT_DENIED : AUDIT_HANDSHAKE_FAIL,
+		conn_audit(c, f == TLS_FAIL_DENIED ? AUDIT_DENIED : AUDIT_HANDSHAKE_FAIL,
 		    tls_fail_name(f), tls_conn_fail_detail(c->tls));
 		conn_free(c, tls_fail_name(f), tls_conn_fail_detail(c->tls));
 		return -1;
@@ -250,7 +253,10 @@ conn_handshake_start(struct conn *c)
 {
 	struct wroute *r = c->r;
 
-	c->tls = tls_conn_new(r->tls, c->tls_fd, r->rs->server_name);
+	/* A transparent route checks the peer against where the app was
+	 * going, unless server_name says otherwise. */
+	c->tls = tls_conn_new(r->tls, c->tls_fd, r->rs->server_name ?
+	    r->rs->server_name : c->target_host);
 	c->tls_gen = r->tls_gen;
 	if (c->tls == NULL) {
 		conn_free(c, "out_of_memory", "cannot start TLS");
@@ -304,6 +310,14 @@ connect_to(struct conn *c, const struct sockname *sn)
 	c->state = CS_CONNECTING;
 	conn_wait_for(c, c->server ? WANT_PLAIN_WR : WANT_TLS_WR);
 	return 0;
+}
+
+int
+conn_connect(struct conn *c, const struct sockname *sn)
+{
+	c->phase_us = now_us(c);
+	arm_timer(c, c->r->rc->connect_timeout_ms);
+	return connect_to(c, sn);
 }
 
 static int
@@ -369,6 +383,12 @@ upstream_connect(struct conn *c)
 	arm_timer(c, c->r->rc->connect_timeout_ms);
 	if (rs->upstream_static)
 		return connect_to(c, &rs->upstream);
+	if (rs->rc->connect_original) {		/* a transparent route */
+		struct sockname sn;
+		if (conn_tunnel_target(c, &sn) == -1)
+			return -1;
+		return connect_to(c, &sn);
+	}
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -400,7 +420,7 @@ conn_reauthorize(struct conn *c)
 	if (tls_conn_reverify(c->tls, c->r->tls) == 0)
 		return 0;
 	snprintf(reason, sizeof(reason), "reauth_%s", tls_fail_name(tls_conn_fail(c->tls)));
-	audit(c, AUDIT_DENIED, reason, tls_conn_fail_detail(c->tls));
+	conn_audit(c, AUDIT_DENIED, reason, tls_conn_fail_detail(c->tls));
 	conn_free(c, reason, tls_conn_fail_detail(c->tls));
 	return -1;
 }
@@ -419,6 +439,9 @@ on_event(evutil_socket_t fd, short what, void *arg)
 		return;
 	case CS_HANDSHAKE:
 		(void)handshake_step(c);
+		return;
+	case CS_TUNNEL_HEADER:
+		(void)conn_tunnel_read(c);
 		return;
 	case CS_CONNECTING:
 		(void)upstream_connected(c);
@@ -446,8 +469,15 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	case CS_HANDSHAKE:
 		counter_add(&c->r->stats.handshake_timeout, 1);
-		audit(c, AUDIT_HANDSHAKE_FAIL, "handshake_timeout", NULL);
+		conn_audit(c, AUDIT_HANDSHAKE_FAIL, "handshake_timeout", NULL);
 		conn_free(c, "handshake_timeout", NULL);
+		return;
+	case CS_TUNNEL_HEADER:
+		counter_add(&c->r->stats.refused[REFUSE_TUNNEL], 1);
+		conn_audit(c, AUDIT_DENIED, "tunnel_header", "no complete tunnel "
+		    "header before handshake_timeout");
+		conn_free(c, "tunnel_header", "no complete tunnel header before "
+		    "handshake_timeout");
 		return;
 	case CS_RESOLVING:
 	case CS_CONNECTING:
@@ -485,11 +515,12 @@ log_close(struct conn *c, const char *reason, const char *detail)
 	if (detail != NULL)
 		log_safe(detail, strlen(detail), safe_detail, sizeof(safe_detail));
 	(lvl == LOG_LEVEL_INFO ? log_info : log_warnx)(
-	    "conn=%llu route=%s event=close peer=%s%s%s id=%s tls=%s cipher=%s%s "
+	    "conn=%llu route=%s event=close peer=%s%s%s%s%s id=%s tls=%s cipher=%s%s "
 	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s "
 	    "reason=%s%s%s%s",
 	    (unsigned long long)c->id, c->r->rc->name, c->peer,
-	    c->via[0] ? " via=" : "", c->via, safe_id[0] ? safe_id : "-",
+	    c->via[0] ? " via=" : "", c->via, c->target[0] ? " target=" : "",
+	    c->target, safe_id[0] ? safe_id : "-",
 	    c->tls_ready ? tls_conn_version(c->tls) : "-",
 	    c->tls_ready ? tls_conn_cipher(c->tls) : "-",
 	    c->tls_ready && tls_conn_resumed(c->tls) ? " resumed=yes" : "",
@@ -507,7 +538,7 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 	    &c->ev_plain_wr };
 
 	log_close(c, reason, detail);
-	audit(c, AUDIT_CLOSE, reason, detail);
+	conn_audit(c, AUDIT_CLOSE, reason, detail);
 	if (c->pstat != NULL) {
 		counter_add(&c->pstat->bytes_in, conn_bytes_in(c));
 		counter_add(&c->pstat->bytes_out, conn_bytes_out(c));

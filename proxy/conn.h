@@ -5,6 +5,8 @@
  *
  *   server route:  tls_fd = accepted peer,   plain_fd = upstream (the app)
  *   client route:  plain_fd = accepted app,  tls_fd = upstream (peer mtlsd)
+ *   transparent:   as a client route; the upstream is the app's original
+ *                  destination's mtlsd (conn_tunnel.c)
  *
  *   up   = plain -> TLS (encrypt)     down = TLS -> plain (decrypt)
  *
@@ -19,8 +21,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "proxy/audit.h"
 #include "proxy/sock.h"
 
 struct event;
@@ -32,6 +36,7 @@ struct wroute;
 enum conn_state {
 	CS_PROXY_HEADER,	/* reading a PROXY v2 header (accept_proxy) */
 	CS_HANDSHAKE,		/* TLS handshake on tls_fd */
+	CS_TUNNEL_HEADER,	/* connect = original: reading the tunnel header */
 	CS_RESOLVING,		/* upstream name lookup */
 	CS_CONNECTING,		/* upstream TCP connect */
 	CS_RELAY,		/* bytes flow */
@@ -85,6 +90,9 @@ struct conn {
 	struct sockname local_sa;	/* where it connected to (PROXY's dst) */
 	unsigned char *pp_buf;		/* PROXY header so far, while reading it */
 	size_t pp_len;
+	char target[SOCK_NAME_MAX];	/* tunnels: the original destination */
+	char target_host[INET6_ADDRSTRLEN];	/* ... its host, to check the peer's
+					 * certificate against (transparent) */
 };
 
 /* Bytes from the accepted side onward, and back to it. */
@@ -119,6 +127,14 @@ int conn_reauthorize(struct conn *c);
 /* Starts the TLS handshake on tls_fd.  Returns 0, or -1 when c was freed. */
 int conn_handshake_start(struct conn *c);
 
+/* Connects to the upstream sn, under connect_timeout.  Returns 0, or -1
+ * when c was freed. */
+int conn_connect(struct conn *c, const struct sockname *sn);
+
+/* One audit record about c (a no-op when audit_log is off). */
+void conn_audit(struct conn *c, enum audit_event ev, const char *reason,
+    const char *detail);
+
 /* Waits for one event: the single WANT_* bit before the relay. */
 void conn_wait_for(struct conn *c, unsigned bit);
 
@@ -129,6 +145,21 @@ int conn_pp2_read(struct conn *c);
 /* conn_pp2.c: sends the PROXY v2 header to the upstream (send_proxy = v2).
  * Returns 0, or -1 when c was freed. */
 int conn_pp2_send(struct conn *c);
+
+/* conn_tunnel.c, transparent routes: where the app was going, with the
+ * port replaced by the peers' mtlsd port (connect = original:PORT); sets
+ * target and target_host.  Returns 0, or -1 when c was freed (not
+ * redirected, or a redirect loop). */
+int conn_tunnel_target(struct conn *c, struct sockname *out);
+
+/* conn_tunnel.c, transparent routes: after the handshake, sends the tunnel
+ * header.  Returns 0, or -1 when c was freed. */
+int conn_tunnel_send(struct conn *c);
+
+/* conn_tunnel.c, server routes with connect = original: after the
+ * handshake, reads the tunnel header, checks it and connects.  Returns 0,
+ * or -1 when c was freed. */
+int conn_tunnel_read(struct conn *c);
 
 /* Makes the four fd events match the union of both directions' wants. */
 void conn_update_events(struct conn *c);

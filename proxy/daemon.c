@@ -192,13 +192,19 @@ setup_route(struct daemon *d, size_t i, char *err, size_t errlen)
 	rs->index = i;
 	rs->reauthorize = rc->reauthorize;
 	atomic_init(&rs->active, 0);
-	if (rc->connect.kind == ADDR_UNIX || addr_is_literal(&rc->connect)) {
+	if (rc->connect_original) {
+		/* Each connection names its destination (conn_tunnel.c). */
+	} else if (rc->connect.kind == ADDR_UNIX || addr_is_literal(&rc->connect)) {
 		if (sock_resolve(&rc->connect, false, &rs->upstream, err, errlen) == -1)
 			return -1;
 		rs->upstream_static = true;
 	}
+	/* A transparent route checks each peer against the address it was
+	 * dialed at, unless server_name names one identity for all. */
 	if (rc->mode == MODE_CLIENT)
 		rs->server_name = rc->server_name ? rc->server_name : rc->connect.host;
+	else if (rc->mode == MODE_TRANSPARENT)
+		rs->server_name = rc->server_name;
 	if (rc->ktls == KTLS_ON && !tls_ktls_available()) {
 		snprintf(err, errlen, "ktls = on, but this kernel offers no tls ULP "
 		    "(try 'modprobe tls', or set ktls = auto)");
@@ -420,7 +426,7 @@ daemon_run(const char *config_path)
 	for (size_t i = 0; i < d.nroutes; i++) {
 		const struct route_config *rc = &d.cfg->routes[i];
 		log_info("route=%s event=listening mode=%s listen=%s connect=%s",
-		    rc->name, rc->mode == MODE_SERVER ? "server" : "client",
+		    rc->name, config_mode_name(rc->mode),
 		    rc->listen.text, rc->connect.text);
 	}
 	if (reload_init(&d) == -1) {

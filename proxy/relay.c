@@ -396,8 +396,9 @@ ktls_switch(struct conn *c)
 	counter_add(&c->r->stats.conns_ktls, 1);
 	/* A resuming client keeps RX in mbedTLS until the server's first
 	 * record, which is its ticket when it sends one: mbedTLS must read
-	 * that, the kernel could only drop it. */
-	if (!c->server && c->r->rc->session_resumption) {
+	 * that, the kernel could only drop it.  So does a connection whose
+	 * tunnel header shared a record with data still inside mbedTLS. */
+	if ((!c->server && c->r->rc->session_resumption) || tls_conn_pending(c->tls)) {
 		c->rx_pending = true;
 		return 0;
 	}

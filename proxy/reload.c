@@ -184,6 +184,9 @@ restart_keys(const struct route_config *a, const struct route_config *b,
 	DIFF(a->ktls != b->ktls, "ktls");
 	DIFF(a->send_proxy != b->send_proxy, "send_proxy");
 	DIFF(a->accept_proxy != b->accept_proxy, "accept_proxy");
+	DIFF(a->n_allow_ports != b->n_allow_ports || (a->n_allow_ports &&
+	    memcmp(a->allow_ports, b->allow_ports, a->n_allow_ports *
+	    sizeof(*a->allow_ports)) != 0), "allow_ports");
 #undef DIFF
 }
 

@@ -187,6 +187,124 @@ sock_nodelay(int fd)
 		(void)set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 }
 
+/* <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h> define
+ * these, but clash with the libc headers. */
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+
+int
+sock_original_dst(int fd, struct sockname *out)
+{
+	struct sockname local;
+	int e;
+
+	if ((e = sock_local(fd, &local)) != 0)
+		return e;
+	memset(out, 0, sizeof(*out));
+	out->len = sizeof(out->ss);
+	if (local.ss.ss_family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&local.ss)->sin6_addr)) {
+		if (getsockopt(fd, IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST, &out->ss,
+		    &out->len) == -1)
+			return errno;
+		return 0;
+	}
+	/* IPv4, also on a dual-stack socket: the conntrack entry is IPv4. */
+	if (getsockopt(fd, IPPROTO_IP, SO_ORIGINAL_DST, &out->ss, &out->len) == -1)
+		return errno;
+	return 0;
+}
+
+int
+sock_local(int fd, struct sockname *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->len = sizeof(out->ss);
+	return getsockname(fd, (struct sockaddr *)&out->ss, &out->len) == -1 ? errno : 0;
+}
+
+/* The 4 or 16 address bytes of sa, IPv4-mapped IPv6 as IPv4; NULL for
+ * other families. */
+static const uint8_t *
+host_bytes(const struct sockaddr *sa, size_t *len)
+{
+	if (sa->sa_family == AF_INET) {
+		*len = 4;
+		return (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			*len = 4;
+			return a->s6_addr + 12;
+		}
+		*len = 16;
+		return a->s6_addr;
+	}
+	return NULL;
+}
+
+bool
+sock_same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+	size_t la = 0, lb = 0;
+	const uint8_t *pa = host_bytes(a, &la), *pb = host_bytes(b, &lb);
+
+	return pa != NULL && pb != NULL && la == lb && memcmp(pa, pb, la) == 0;
+}
+
+void
+sock_unmap_v4(struct sockname *sn)
+{
+	struct sockaddr_in6 in6;
+	struct sockaddr_in *in = (struct sockaddr_in *)&sn->ss;
+
+	if (sn->ss.ss_family != AF_INET6)
+		return;
+	memcpy(&in6, &sn->ss, sizeof(in6));
+	if (!IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr))
+		return;
+	memset(&sn->ss, 0, sizeof(sn->ss));
+	in->sin_family = AF_INET;
+	in->sin_port = in6.sin6_port;
+	memcpy(&in->sin_addr, in6.sin6_addr.s6_addr + 12, 4);
+	sn->len = sizeof(*in);
+}
+
+uint16_t
+sock_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}
+
+void
+sock_set_port(struct sockname *sn, uint16_t port)
+{
+	if (sn->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&sn->ss)->sin_port = htons(port);
+	else if (sn->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&sn->ss)->sin6_port = htons(port);
+}
+
+void
+sock_format_host(const struct sockaddr *sa, char *buf, size_t buflen)
+{
+	size_t len = 0;
+	const uint8_t *p = host_bytes(sa, &len);
+
+	if (p == NULL || inet_ntop(len == 4 ? AF_INET : AF_INET6, p, buf,
+	    (socklen_t)buflen) == NULL)
+		snprintf(buf, buflen, "?");
+}
+
 void
 sock_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
 {

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "config/parse.h"
@@ -48,6 +49,32 @@ int sock_connect_result(int fd);
 
 /* Sets TCP_NODELAY on TCP sockets; a no-op for unix sockets. */
 void sock_nodelay(int fd);
+
+/*
+ * Where an accepted TCP connection was going before nftables redirected it
+ * (SO_ORIGINAL_DST, or its IPv6 twin), from the connection's conntrack
+ * entry.  Returns 0, or an errno (ENOENT: no NAT entry).
+ */
+int sock_original_dst(int fd, struct sockname *out);
+
+/* The socket's own address (getsockname).  Returns 0 or an errno. */
+int sock_local(int fd, struct sockname *out);
+
+/* Whether two AF_INET/AF_INET6 addresses are the same host; an IPv4-mapped
+ * IPv6 address equals its IPv4 form.  Ports are not compared. */
+bool sock_same_host(const struct sockaddr *a, const struct sockaddr *b);
+
+/* An IPv4-mapped IPv6 address (a dual-stack socket's view of IPv4) becomes
+ * plain AF_INET; anything else is left alone. */
+void sock_unmap_v4(struct sockname *sn);
+
+/* The port of an AF_INET/AF_INET6 address (0 for others), and setting it. */
+uint16_t sock_port(const struct sockaddr *sa);
+void sock_set_port(struct sockname *sn, uint16_t port);
+
+/* The host alone: "1.2.3.4" or "::1" (an IPv4-mapped address in its IPv4
+ * form), as a certificate's ip: SAN is checked against. */
+void sock_format_host(const struct sockaddr *sa, char *buf, size_t buflen);
 
 /* "1.2.3.4:5", "[::1]:5" or "unix:/path" into buf. */
 void sock_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);

@@ -33,6 +33,7 @@ refuse_reason_name(enum refuse_reason r)
 		[REFUSE_MAX_CONNECTIONS] = "max_connections",
 		[REFUSE_CIDR] = "source_address",
 		[REFUSE_PROXY_HEADER] = "proxy_header",
+		[REFUSE_TUNNEL] = "tunnel",
 	};
 	return (unsigned)r < REFUSE_COUNT ? names[r] : "?";
 }

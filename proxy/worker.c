@@ -307,7 +307,8 @@ worker_init(struct worker *w, struct daemon *d, unsigned index, char *err,
 	if (w->cmd_ev == NULL || event_add(w->cmd_ev, NULL) == -1)
 		goto oom;
 	for (size_t i = 0; i < d->nroutes; i++)
-		need_dns |= !d->routes[i].upstream_static;
+		need_dns |= !d->routes[i].upstream_static &&
+		    !d->routes[i].rc->connect_original;
 	if (need_dns) {
 		w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);

@@ -36,7 +36,7 @@ refused() {
 }
 
 good | sed 's/^mode = server/mode = proxy/' > "$T/badmode.ini"
-refused badmode 7 "mode: expected server or client"
+refused badmode 7 "mode: expected server, client or transparent"
 good | sed 's/^listen = .*/lissen = 127.0.0.1:1/' > "$T/typo.ini"
 refused typo 8 "unknown key 'lissen'"
 good | sed '/^listen/d' > "$T/nolisten.ini"

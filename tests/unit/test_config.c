@@ -595,7 +595,7 @@ test_unknown_values(void **state)
 	expect_error(line_of(text, "1.1"),
 	    "tls_min_version: expected 1.2 or 1.3: '1.1'");
 	expect_error(line_of(text, "proxy"),
-	    "mode: expected server or client: 'proxy'");
+	    "mode: expected server, client or transparent: 'proxy'");
 	expect_error(line_of(text, "maybe"),
 	    "client_auth: expected require, optional or none: 'maybe'");
 	expect_error(line_of(text, "sometimes"),
@@ -653,7 +653,7 @@ test_missing_keys(void **state)
 	expect_error(line_of(text, "[no-listen]"), "[no-listen]: missing 'listen'");
 	expect_error(line_of(text, "[no-connect]"), "[no-connect]: missing 'connect'");
 	expect_error(line_of(text, "[no-mode]"),
-	    "[no-mode]: missing 'mode' (server or client)");
+	    "[no-mode]: missing 'mode' (server, client or transparent)");
 }
 
 static void
@@ -1501,6 +1501,107 @@ test_cannot_open(void **state)
 }
 
 static void
+test_transparent_routes(void **state)
+{
+	static const char text[] =
+		GLOBAL_TLS
+		"[mesh-out]\n"
+		"mode = transparent\n"
+		"listen = 127.0.0.1:15001\n"
+		"connect = original:7443\n"
+		"expect_peers = uri:spiffe://mesh/node/*\n"
+		"[mesh-in]\n"
+		"mode = server\n"
+		"listen = 0.0.0.0:7443\n"
+		"connect = original\n"
+		"allow_ports = 29500, 40000-40010,\n"
+		"  8080\n";
+	struct config *cfg = load_ok("transparent.ini", text);
+	const struct route_config *out = config_route(cfg, "mesh-out");
+	const struct route_config *in = config_route(cfg, "mesh-in");
+
+	(void)state;
+	assert_int_equal(out->mode, MODE_TRANSPARENT);
+	assert_true(out->connect_original);
+	assert_int_equal(out->connect.port, 7443);
+	assert_string_equal(config_mode_name(out->mode), "transparent");
+	/* One ticket per route cannot serve many peers: off, though the
+	 * default is on. */
+	assert_false(out->session_resumption);
+	assert_int_equal(in->mode, MODE_SERVER);
+	assert_true(in->connect_original);
+	assert_true(in->session_resumption);
+	assert_int_equal(in->n_allow_ports, 3);
+	assert_int_equal(in->allow_ports[0].lo, 29500);
+	assert_int_equal(in->allow_ports[0].hi, 29500);
+	assert_int_equal(in->allow_ports[1].lo, 40000);
+	assert_int_equal(in->allow_ports[1].hi, 40010);
+	assert_int_equal(in->allow_ports[2].lo, 8080);
+	config_free(cfg);
+}
+
+static void
+test_transparent_refused(void **state)
+{
+	static const char text[] =
+		GLOBAL_TLS
+		"[t-fixed]\n"
+		"mode = transparent\n"
+		"listen = 127.0.0.1:15001\n"
+		"connect = 10.0.0.2:7443\n"
+		"[t-unix]\n"
+		"mode = transparent\n"
+		"listen = unix:/run/t.sock\n"
+		"connect = original:7443\n"
+		"session_resumption = yes\n"
+		"[s-open]\n"
+		"mode = server\n"
+		"listen = 127.0.0.1:7443\n"
+		"connect = original\n"
+		"[s-port]\n"
+		"mode = server\n"
+		"listen = 127.0.0.1:7444\n"
+		"connect = original:80\n"
+		"allow_ports = 80\n"
+		"[s-fixed]\n"
+		"mode = server\n"
+		"listen = 127.0.0.1:7445\n"
+		"connect = 127.0.0.1:80\n"
+		"allow_ports = 80\n"
+		"[c-orig]\n"
+		"mode = client\n"
+		"listen = 127.0.0.1:7446\n"
+		"connect = original:7443\n"
+		"[bad-ports]\n"
+		"mode = server\n"
+		"listen = 127.0.0.1:7447\n"
+		"connect = original\n"
+		"allow_ports = 9000-8000, 0, 70000, 80x\n";
+
+	(void)state;
+	load_bad("transparent-bad.ini", text);
+	expect_error(line_of(text, "10.0.0.2:7443"), "[t-fixed]: a transparent "
+	    "route connects to original:PORT, PORT being the peers' mtlsd server route");
+	expect_error(line_of(text, "unix:/run"), "[t-unix]: a transparent route "
+	    "listens on TCP, where nftables redirects connections");
+	expect_error(line_of(text, "session_resumption"), "[t-unix]: "
+	    "'session_resumption' cannot be on for a transparent route: tickets are "
+	    "kept one per route, and a transparent route talks to many peers");
+	expect_error(line_of(text, "[s-open]"), "[s-open]: missing 'allow_ports': "
+	    "connect = original reaches the ports that peers name, so list the "
+	    "ones they may reach");
+	expect_error(line_of(text, "original:80"), "[s-port]: connect = original "
+	    "takes no port on a server route: each tunnel names its own, within "
+	    "allow_ports");
+	expect_error(nth_line_of(text, "allow_ports = 80", 2), "[s-fixed]: "
+	    "'allow_ports' applies to connect = original only");
+	expect_error(nth_line_of(text, "original:7443", 2), "[c-orig]: connect = "
+	    "original:PORT is for transparent routes");
+	expect_error(line_of(text, "9000-8000"), "allow_ports: a range goes from "
+	    "low to high: '9000-8000, 0, 70000, 80x'");
+}
+
+static void
 test_route_lookup_and_free(void **state)
 {
 	static const char text[] =
@@ -1565,6 +1666,8 @@ main(void)
 		cmocka_unit_test(test_no_routes),
 		cmocka_unit_test(test_cannot_open),
 		cmocka_unit_test(test_route_lookup_and_free),
+		cmocka_unit_test(test_transparent_routes),
+		cmocka_unit_test(test_transparent_refused),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);

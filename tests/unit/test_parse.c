@@ -437,6 +437,45 @@ cidr_bad(const char *s)
 }
 
 static void
+test_port_range(void **state)
+{
+	static const struct { const char *s; uint16_t lo, hi; } good[] = {
+		{ "1", 1, 1 }, { "8080", 8080, 8080 }, { "65535", 65535, 65535 },
+		{ "29500-29599", 29500, 29599 }, { "1-65535", 1, 65535 },
+		{ "443-443", 443, 443 },
+	};
+	static const struct { const char *s, *why; } bad[] = {
+		{ "", "expected a port or a range such as 29500-29599" },
+		{ "0", "ports go from 1 to 65535" },
+		{ "65536", "ports go from 1 to 65535" },
+		{ "1-70000", "ports go from 1 to 65535" },
+		{ "9000-8000", "a range goes from low to high" },
+		{ "80-", "expected a port or a range such as 29500-29599" },
+		{ "-80", "expected a port or a range such as 29500-29599" },
+		{ "80x", "expected a port or a range such as 29500-29599" },
+		{ "1-2-3", "expected a port or a range such as 29500-29599" },
+		{ " 80", "expected a port or a range such as 29500-29599" },
+		{ "99999999999999999999999", "expected a port or a range such as 29500-29599" },
+	};
+	const char *why;
+	uint16_t lo, hi;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (parse_port_range(good[i].s, &lo, &hi, &why) != 0)
+			fail_msg("'%s' refused: %s", good[i].s, why);
+		assert_int_equal(lo, good[i].lo);
+		assert_int_equal(hi, good[i].hi);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (parse_port_range(bad[i].s, &lo, &hi, &why) != -1)
+			fail_msg("'%s' accepted", bad[i].s);
+		assert_string_equal(why, bad[i].why);
+	}
+}
+
+static void
 test_cidr_parse(void **state)
 {
 	static const uint8_t ten[4] = { 10, 0, 0, 0 };
@@ -654,6 +693,7 @@ main(void)
 		cmocka_unit_test(test_addr_good),
 		cmocka_unit_test(test_addr_bad),
 		cmocka_unit_test(test_addr_is_literal),
+		cmocka_unit_test(test_port_range),
 		cmocka_unit_test(test_cidr_parse),
 		cmocka_unit_test(test_cidr_match_bytes),
 		cmocka_unit_test(test_cidr_match_sockaddr),
