@@ -42,10 +42,7 @@ conn_pp2_read(struct conn *c)
 		return -1;
 	}
 	for (;;) {
-		want = c->pp_len < PP2_HEADER_MIN ? PP2_HEADER_MIN :
-		    PP2_HEADER_MIN + ((size_t)c->pp_buf[14] << 8 | c->pp_buf[15]);
-		if (want > PP2_HEADER_MAX)
-			want = PP2_HEADER_MAX;	/* pp2_parse refuses it below */
+		want = pp2_want(c->pp_buf, c->pp_len);
 		if (c->pp_len < want) {
 			n = recv(c->tls_fd, c->pp_buf + c->pp_len, want - c->pp_len, 0);
 			if (n == 0)

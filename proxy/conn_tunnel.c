@@ -126,10 +126,7 @@ conn_tunnel_read(struct conn *c)
 		return -1;
 	}
 	for (;;) {
-		want = c->pp_len < PP2_HEADER_MIN ? PP2_HEADER_MIN :
-		    PP2_HEADER_MIN + ((size_t)c->pp_buf[14] << 8 | c->pp_buf[15]);
-		if (want > PP2_HEADER_MAX)
-			want = PP2_HEADER_MAX;	/* pp2_parse refuses it below */
+		want = pp2_want(c->pp_buf, c->pp_len);
 		if (c->pp_len < want) {
 			n = tls_conn_read(c->tls, c->pp_buf + c->pp_len, want - c->pp_len);
 			if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) {

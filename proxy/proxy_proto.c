@@ -278,6 +278,17 @@ read_addrs(const uint8_t *a, uint8_t fam, struct pp2_info *info)
 	sa_from_block(&info->dst, &info->dst_len, l, a + n, a + 2 * n + 2);
 }
 
+size_t
+pp2_want(const uint8_t *buf, size_t len)
+{
+	size_t want;
+
+	if (len < PP2_HEADER_MIN)
+		return PP2_HEADER_MIN;
+	want = PP2_HEADER_MIN + ((size_t)buf[14] << 8 | buf[15]);
+	return want > PP2_HEADER_MAX ? PP2_HEADER_MAX : want;
+}
+
 ssize_t
 pp2_parse(const uint8_t *buf, size_t len, struct pp2_info *out,
     const char **why)

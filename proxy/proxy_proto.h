@@ -88,6 +88,14 @@ struct pp2_info {
 ssize_t pp2_parse(const uint8_t *buf, size_t len, struct pp2_info *out,
     const char **why);
 
+/*
+ * How many bytes the header at the start of buf[0..len) takes, as far as
+ * they tell: PP2_HEADER_MIN until that many are in, then 16 plus the length
+ * they announce, capped at PP2_HEADER_MAX (pp2_parse refuses more).  A
+ * reader that must not take a byte past the header reads up to this.
+ */
+size_t pp2_want(const uint8_t *buf, size_t len);
+
 /* What mtlsd tells the backend about the TLS session it terminated. */
 struct pp2_tls {
 	const char *version;	/* "TLSv1.3", or NULL to omit */

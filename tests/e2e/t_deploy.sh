@@ -16,6 +16,7 @@ mkdir -p "$T/etc"
 	$M issue --dir "$T/etc" --name node-a --san uri:spiffe://train.example/node/a,dns:node-a.train.internal
 	$M issue --dir "$T/etc" --name node-b --san uri:spiffe://train.example/node/b,dns:node-b.train.internal
 	$M issue --dir "$T/etc" --name backend --san dns:backend.internal
+	$M issue --dir "$T/etc" --name node --san ip:10.0.0.2,uri:spiffe://train.example/node/2
 } > "$T/etc.log" 2>&1
 for ex in "$TOP"/examples/*.ini; do
 	sed "s|/etc/mtlsd|$T/etc|g" "$ex" > "$T/$(basename "$ex")"

@@ -20,13 +20,15 @@ inA="nsenter --net=/run/netns/$NSA"
 inB="nsenter --net=/run/netns/$NSB"
 TUNNEL="python3 $TOP/tests/e2e/tunnel.py"
 
-# The wire: A is 10.77.0.1; B is 10.77.0.2, and also 10.77.0.3, where a
-# second server route presents B's certificate (made for 10.77.0.2 only).
+# The wire: A is 10.77.0.1 and fd77::1; B is 10.77.0.2 and fd77::2, and
+# also 10.77.0.3, where a second server route presents B's certificate
+# (made for 10.77.0.2 and fd77::2 only).
 {
 	ip netns add "$NSA" && ip netns add "$NSB" &&
 	ip link add vA netns "$NSA" type veth peer name vB netns "$NSB" &&
 	$inA ip addr add 10.77.0.1/24 dev vA && $inA ip link set vA up && $inA ip link set lo up &&
 	$inB ip addr add 10.77.0.2/24 dev vB && $inB ip addr add 10.77.0.3/24 dev vB &&
+	$inA ip addr add fd77::1/64 dev vA nodad && $inB ip addr add fd77::2/64 dev vB nodad &&
 	$inB ip link set vB up && $inB ip link set lo up &&
 	# Everything for B goes to the transparent route, except mtlsd's own
 	# port.  10.77.0.9:7443 is a deliberately wrong rule: it redirects the
@@ -39,13 +41,19 @@ TUNNEL="python3 $TOP/tests/e2e/tunnel.py"
 			ip daddr 10.77.0.9 tcp dport 7443 redirect to :15001
 		}
 	}
+	table ip6 mtlsd_test {
+		chain out {
+			type nat hook output priority -100; policy accept;
+			ip6 daddr fd77::2 tcp dport != 7443 redirect to :15001
+		}
+	}
 	EOF
 } > "$T/net.log" 2>&1 || { not_ok "network namespaces and nftables"; sed 's/^/#   /' "$T/net.log"; finish; }
 
 {
 	$MTLSD certs init-ca --dir "$T/pki" --name "mesh CA" &&
 	$MTLSD certs issue --dir "$T/pki" --name nodea --san ip:10.77.0.1,uri:spiffe://mesh/node/a &&
-	$MTLSD certs issue --dir "$T/pki" --name nodeb --san ip:10.77.0.2,uri:spiffe://mesh/node/b &&
+	$MTLSD certs issue --dir "$T/pki" --name nodeb --san ip:10.77.0.2,ip:fd77::2,uri:spiffe://mesh/node/b &&
 	$MTLSD certs issue --dir "$T/pki" --name outsider --san uri:spiffe://other/x
 } > "$T/pki.log" 2>&1 || { not_ok "PKI"; finish; }
 
@@ -62,6 +70,11 @@ mode = transparent
 listen = 127.0.0.1:15001
 connect = original:7443
 expect_peers = uri:spiffe://mesh/node/*
+
+[mesh-out6]
+mode = transparent
+listen = [::1]:15001
+connect = original:7443
 EOF
 conf b <<EOF
 [global]
@@ -80,6 +93,13 @@ allow_ports = 5000, 6000-6001
 allow_peers = uri:spiffe://mesh/node/*
 send_proxy = v2
 
+[mesh-in6]
+mode = server
+listen = [fd77::2]:7443
+connect = original
+allow_ports = 5000
+allow_peers = uri:spiffe://mesh/node/*
+
 [impostor]
 mode = server
 listen = 10.77.0.3:7443
@@ -93,6 +113,8 @@ bg app $inB python3 "$TOP/tests/e2e/pp2.py" backend 5000 10.77.0.2
 wait_log "$T/app.log" '^ready' || { not_ok "app on B starts"; finish; }
 bg other $inB $PEER echo --listen 10.77.0.2:5001
 wait_log "$T/other.log" '^ready'
+bg app6 $inB $PEER echo --listen "[fd77::2]:5000"
+wait_log "$T/app6.log" '^ready'
 bg a $inA "$MTLSD" run -c "$T/a.ini"
 bg b $inB "$MTLSD" run -c "$T/b.ini"
 wait_log "$T/a.log" 'event=started' && wait_log "$T/b.log" 'event=started' ||
@@ -114,6 +136,14 @@ check "both audit trails record the tunnel's destination" \
 check "2 MiB go through the tunnel and back intact" \
 	$inA $PEER roundtrip --connect 10.77.0.2:5000 --bytes 2097152
 
+# The same over IPv6: ip6 nat, IPv6's SO_ORIGINAL_DST, an INET6 header.
+MARK6=six-$RANDOM-$RANDOM-payload
+reply=$($inA $PEER halfclose --connect "[fd77::2]:5000" --send "$MARK6")
+check "over IPv6 too ($reply)" test "$reply" = "$MARK6"
+check "... both sides name [fd77::2]:5000 as the target" eval \
+	'log_has "$T/a.log" "route=mesh-out6 event=close .*target=\[fd77::2\]:5000 id=spiffe://mesh/node/b .*reason=eof" &&
+	 log_has "$T/b.log" "route=mesh-in6 event=close .*target=\[fd77::2\]:5000 id=spiffe://mesh/node/a .*reason=eof"'
+
 # The wire.  A control: the same kind of marker sent in cleartext to B's
 # mtlsd port (not redirected) shows the sniffer would see it.
 CONTROL=control-$RANDOM-$RANDOM-cleartext
@@ -122,7 +152,8 @@ wait_for 5 grep -aq "$CONTROL" "$T/wire.bin"
 check "the sniffer on B's end of the wire sees cleartext (the control)" grep -aq "$CONTROL" "$T/wire.bin"
 check "... and saw the 2 MiB cross ($(stat -c %s "$T/wire.bin") bytes captured)" \
 	test "$(stat -c %s "$T/wire.bin")" -gt 2097152
-check "... but never the app's bytes: they crossed encrypted" bash -c "! grep -aq '$MARK' '$T/wire.bin'"
+check "... but never the app's bytes: they crossed encrypted" \
+	bash -c "! grep -aqE '$MARK|$MARK6' '$T/wire.bin'"
 
 # Least privilege on B: a port with an app listening, not in allow_ports.
 reply=$($inA $PEER halfclose --connect 10.77.0.2:5001 --send hi 2>&1)

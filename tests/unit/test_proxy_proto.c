@@ -1155,10 +1155,27 @@ test_fuzz(void **state)
 	assert_true(counts[2] > 1000);
 }
 
+static void
+test_want(void **state)
+{
+	uint8_t h[16] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55,
+	    0x49, 0x54, 0x0A, 0x21, 0x11, 0x00, 0x0C };
+
+	(void)state;
+	assert_int_equal(pp2_want(h, 0), PP2_HEADER_MIN);
+	assert_int_equal(pp2_want(h, 15), PP2_HEADER_MIN);
+	assert_int_equal(pp2_want(h, 16), 16 + 12);	/* the INET block */
+	h[14] = 0x01;					/* 0x010C: 268 */
+	assert_int_equal(pp2_want(h, 16), 16 + 268);
+	h[14] = 0xFF;					/* past the cap */
+	assert_int_equal(pp2_want(h, 16), PP2_HEADER_MAX);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_want),
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_roundtrip_v4),
 		cmocka_unit_test(test_roundtrip_v6),
