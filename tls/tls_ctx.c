@@ -20,7 +20,8 @@
 /*
  * TLS 1.3's three AEAD suites, then TLS 1.2's ECDHE + AEAD suites, used only
  * when tls_min_version = 1.2.  Where kernel TLS can take the records:
- * AES-128-GCM first, the kernel's fastest (AES-NI) and one it offloads.
+ * AES-GCM first, the kernel's fastest (AES-NI) and offloaded by every kTLS
+ * kernel; ChaCha20-Poly1305 is offloaded from Linux 5.11.
  */
 static const int ciphersuites[] = {
 	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
@@ -32,6 +33,18 @@ static const int ciphersuites[] = {
 	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	0
+};
+
+/* ktls = on: AES-GCM only, which every kernel with kTLS offloads
+ * (ChaCha20-Poly1305 needs Linux 5.11). */
+static const int ciphersuites_ktls[] = {
+	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+	MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 	0
 };
 
@@ -54,17 +67,6 @@ static const int ciphersuites_userspace[] = {
 	0
 };
 
-/* ktls = on: the same without ChaCha20-Poly1305, which the kernel's TLS
- * offload here does not take. */
-static const int ciphersuites_ktls[] = {
-	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
-	MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	0
-};
 
 /*
  * Key-exchange groups, P-256 first: mbedTLS computes a P-256 key share from
@@ -256,9 +258,8 @@ tls_ctx_new(const struct tls_material *m, struct tls_error *err)
 	mbedtls_ssl_conf_min_tls_version(&ctx->conf, m->min_version == 12 ?
 	    MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3);
 	mbedtls_ssl_conf_max_tls_version(&ctx->conf, MBEDTLS_SSL_VERSION_TLS1_3);
-	mbedtls_ssl_conf_ciphersuites(&ctx->conf, m->ktls_required ?
-	    ciphersuites_ktls : m->want_ktls && tls_ktls_available() ?
-	    ciphersuites : ciphersuites_userspace);
+	mbedtls_ssl_conf_ciphersuites(&ctx->conf, m->ktls_required ? ciphersuites_ktls :
+	    m->want_ktls && tls_ktls_available() ? ciphersuites : ciphersuites_userspace);
 	mbedtls_ssl_conf_groups(&ctx->conf, groups);
 	mbedtls_ssl_conf_authmode(&ctx->conf, authmode(m));
 	mbedtls_ssl_conf_renegotiation(&ctx->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);

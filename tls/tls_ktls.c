@@ -4,7 +4,8 @@
  * mbedTLS does the handshake; its bulk AES-GCM is an order of magnitude
  * slower than the kernel's AES-NI code, so after the handshake the traffic
  * keys go to the socket (setsockopt SOL_TLS TLS_TX / TLS_RX) and the proxy
- * moves bytes with splice(): zero user-space copies.
+ * moves bytes with splice(): zero user-space copies.  AES-128-GCM,
+ * AES-256-GCM and ChaCha20-Poly1305 (Linux 5.11 and later) are offloaded.
  *
  * What must line up exactly:
  *   keys      TLS 1.3: the application traffic secrets, exported by mbedTLS,
@@ -64,7 +65,43 @@ union ktls_info {
 	struct tls_crypto_info info;
 	struct tls12_crypto_info_aes_gcm_128 g128;
 	struct tls12_crypto_info_aes_gcm_256 g256;
+	struct tls12_crypto_info_chacha20_poly1305 cc;
 };
+
+/* The record ciphers the kernel takes, and what each needs. */
+enum ktls_cipher { KC_AES_GCM_128, KC_AES_GCM_256, KC_CHACHA20_POLY1305 };
+
+struct ktls_suite {
+	enum ktls_cipher cipher;
+	size_t key_len;
+	size_t fixed_iv_len;		/* TLS 1.2's implicit IV from the key block */
+	mbedtls_md_type_t md;		/* TLS 1.3's key schedule hash */
+};
+
+/* The suite's kernel cipher; false if the kernel cannot take it. */
+static bool
+ktls_suite(int id, struct ktls_suite *s)
+{
+	switch (id) {
+	case MBEDTLS_TLS1_3_AES_128_GCM_SHA256:
+	case MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:
+	case MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:
+		*s = (struct ktls_suite){ KC_AES_GCM_128, 16, 4, MBEDTLS_MD_SHA256 };
+		return true;
+	case MBEDTLS_TLS1_3_AES_256_GCM_SHA384:
+	case MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:
+	case MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:
+		*s = (struct ktls_suite){ KC_AES_GCM_256, 32, 4, MBEDTLS_MD_SHA384 };
+		return true;
+	case MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256:
+	case MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256:
+	case MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:
+		*s = (struct ktls_suite){ KC_CHACHA20_POLY1305, 32, 12, MBEDTLS_MD_SHA256 };
+		return true;
+	default:
+		return false;
+	}
+}
 
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static bool probe_ok;
@@ -175,27 +212,41 @@ expand_label(const mbedtls_md_info_t *md, const unsigned char *secret, size_t sl
 	return mbedtls_hkdf_expand(md, secret, slen, info, n, out, out_len);
 }
 
-/* The kernel's crypto_info for one direction. */
+/*
+ * The kernel's crypto_info for one direction.  AES-GCM's nonce is a 4-byte
+ * salt (iv[0..4)) and 8 more bytes (explicit8: the rest of TLS 1.3's IV, or
+ * TLS 1.2's explicit nonce); ChaCha20-Poly1305's is iv[0..12) whole.
+ */
 static socklen_t
-fill_info(union ktls_info *ci, bool v13, size_t key_len, const unsigned char *key,
-    const unsigned char *salt4, const unsigned char *iv8, const unsigned char *seq8)
+fill_info(union ktls_info *ci, bool v13, enum ktls_cipher kc,
+    const unsigned char *key, const unsigned char *iv,
+    const unsigned char *explicit8, const unsigned char *seq8)
 {
 	memset(ci, 0, sizeof(*ci));
 	ci->info.version = v13 ? TLS_1_3_VERSION : TLS_1_2_VERSION;
-	if (key_len == 16) {
+	switch (kc) {
+	case KC_AES_GCM_128:
 		ci->info.cipher_type = TLS_CIPHER_AES_GCM_128;
 		memcpy(ci->g128.key, key, 16);
-		memcpy(ci->g128.salt, salt4, 4);
-		memcpy(ci->g128.iv, iv8, 8);
+		memcpy(ci->g128.salt, iv, 4);
+		memcpy(ci->g128.iv, explicit8, 8);
 		memcpy(ci->g128.rec_seq, seq8, 8);
 		return sizeof(ci->g128);
+	case KC_AES_GCM_256:
+		ci->info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(ci->g256.key, key, 32);
+		memcpy(ci->g256.salt, iv, 4);
+		memcpy(ci->g256.iv, explicit8, 8);
+		memcpy(ci->g256.rec_seq, seq8, 8);
+		return sizeof(ci->g256);
+	case KC_CHACHA20_POLY1305:
+		ci->info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(ci->cc.key, key, 32);
+		memcpy(ci->cc.iv, iv, 12);
+		memcpy(ci->cc.rec_seq, seq8, 8);
+		return sizeof(ci->cc);
 	}
-	ci->info.cipher_type = TLS_CIPHER_AES_GCM_256;
-	memcpy(ci->g256.key, key, 32);
-	memcpy(ci->g256.salt, salt4, 4);
-	memcpy(ci->g256.iv, iv8, 8);
-	memcpy(ci->g256.rec_seq, seq8, 8);
-	return sizeof(ci->g256);
+	return 0;
 }
 
 /*
@@ -208,47 +259,37 @@ derive(struct tls_conn *c, bool tx, const unsigned char *seq8, union ktls_info *
     const char **why)
 {
 	struct tls_ktls_keys *k = c->keys;
-	int suite = mbedtls_ssl_get_ciphersuite_id_from_ssl(&c->ssl);
 	bool client = c->ctx->role == TLS_ROLE_CLIENT;
 	bool ours = tx == client;	/* the client's keys? */
-	unsigned char key[32], iv[12], block[2 * 32 + 2 * 4];
-	size_t key_len;
+	unsigned char key[32], iv[12], block[2 * 32 + 2 * 12];
+	struct ktls_suite s;
 	socklen_t n = 0;
 
-	switch (suite) {
-	case MBEDTLS_TLS1_3_AES_128_GCM_SHA256:
-	case MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:
-	case MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:
-		key_len = 16;
-		break;
-	case MBEDTLS_TLS1_3_AES_256_GCM_SHA384:
-	case MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:
-	case MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:
-		key_len = 32;
-		break;
-	default:
-		*why = "ciphersuite not offloadable (kTLS takes AES-GCM)";
+	if (!ktls_suite(mbedtls_ssl_get_ciphersuite_id_from_ssl(&c->ssl), &s)) {
+		*why = "ciphersuite not offloadable (kTLS takes AES-GCM and "
+		    "ChaCha20-Poly1305)";
 		return 0;
 	}
 	if (mbedtls_ssl_get_version_number(&c->ssl) == MBEDTLS_SSL_VERSION_TLS1_3) {
-		const mbedtls_md_info_t *md = mbedtls_md_info_from_type(key_len == 16 ?
-		    MBEDTLS_MD_SHA256 : MBEDTLS_MD_SHA384);
+		const mbedtls_md_info_t *md = mbedtls_md_info_from_type(s.md);
 		const unsigned char *secret = ours ? k->client : k->server;
 		if (!k->have13) {
 			*why = "traffic secrets were not exported";
 			return 0;
 		}
-		if (expand_label(md, secret, k->secret_len, "key", key, key_len) != 0 ||
+		if (expand_label(md, secret, k->secret_len, "key", key, s.key_len) != 0 ||
 		    expand_label(md, secret, k->secret_len, "iv", iv, 12) != 0) {
 			*why = "key derivation failed";
 			return 0;
 		}
-		n = fill_info(ci, true, key_len, key, iv, iv + 4, seq8);
+		n = fill_info(ci, true, s.cipher, key, iv, iv + 4, seq8);
 	} else {
 		/* key_block = PRF(master, "key expansion", server_random ||
 		 * client_random): client key, server key, client IV, server IV
-		 * (the 4-byte implicit part of the GCM nonce). */
+		 * (AES-GCM: the nonce's 4-byte implicit part; ChaCha20-Poly1305,
+		 * RFC 7905: all 12 bytes, mixed with the record number). */
 		unsigned char rnd[64];
+		size_t kl = s.key_len, ivl = s.fixed_iv_len;
 		if (!k->have12) {
 			*why = "master secret was not exported";
 			return 0;
@@ -256,13 +297,13 @@ derive(struct tls_conn *c, bool tx, const unsigned char *seq8, union ktls_info *
 		memcpy(rnd, k->randbytes + 32, 32);
 		memcpy(rnd + 32, k->randbytes, 32);
 		if (mbedtls_ssl_tls_prf(k->prf, k->master, sizeof(k->master),
-		    "key expansion", rnd, sizeof(rnd), block, 2 * key_len + 8) != 0) {
+		    "key expansion", rnd, sizeof(rnd), block, 2 * kl + 2 * ivl) != 0) {
 			*why = "key derivation failed";
 			return 0;
 		}
 		/* mbedTLS's explicit nonce is the record number: so is ours. */
-		n = fill_info(ci, false, key_len, block + (ours ? 0 : key_len),
-		    block + 2 * key_len + (ours ? 0 : 4), seq8, seq8);
+		n = fill_info(ci, false, s.cipher, block + (ours ? 0 : kl),
+		    block + 2 * kl + (ours ? 0 : ivl), seq8, seq8);
 	}
 	mbedtls_platform_zeroize(key, sizeof(key));
 	mbedtls_platform_zeroize(iv, sizeof(iv));
