@@ -252,6 +252,8 @@ workers_run() {
 		x="$x,\"our_ticks\":$(( b[2] - a[2] ))"
 		x="$x,\"client_started\":$(jstr "$(grep -o 'event=started.*' "$LOGS/mtlsd-workers.$tag.client.log")")"
 		x="$x,\"server_started\":$(jstr "$(grep -o 'event=started.*' "$LOGS/mtlsd-workers.$tag.server.log")")"
+		# The suite and data path the pair negotiated (close lines, info here).
+		x="$x,$(close_summary client_close "$LOGS/mtlsd-workers.$tag.client.log")"
 		emit mtlsd-workers workers "$cmd" "$(last_json "$log")" "{$x}"
 	else
 		fail mtlsd-workers "workers_$w" "source failed: $(tail -n 3 "$log" | tr '\n' ' ')$(backend_note mtlsd-workers sink)"

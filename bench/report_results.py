@@ -4,7 +4,7 @@ write(bench) returns the text; report.py writes it to BUILD/bench/results.md.
 """
 
 import report_workers
-from report_figures import num, ratio
+from report_figures import cipher_short, num, ratio
 
 
 def write(bench):
@@ -34,15 +34,18 @@ def write(bench):
     w("")
     w("Setup: loopback only.  One CA and two ECDSA P-256 certificates made by `mtlsd certs` "
       "(server: dns:localhost, ip:127.0.0.1; client: dns:client.bench.localhost), the same for "
-      "every system.  TLS 1.3 only, TLS_AES_128_GCM_SHA256 forced on every peer (stunnel "
+      "every system.  TLS 1.3 only.  The peers are forced to TLS_AES_128_GCM_SHA256 (stunnel "
       "`ciphersuites`, hitch `ciphersuites` + `tls-protos = TLSv1.3`, haproxy `ciphersuites` on the "
-      "bind); every server requires and verifies the client certificate against the CA, every "
-      "client verifies the server's chain (stunnel `verifyChain` + `checkHost = localhost`; mtlsd "
+      "bind).  mtlsd has no cipher-suite setting and keeps its own default: its client route "
+      "offers ChaCha20-Poly1305 first where records stay in user space and AES-128-GCM first where "
+      "kernel TLS takes them, and its server route takes the client's order; the suite column "
+      "below is what each pair negotiated (mtlsd's from its close lines).  Every server requires "
+      "and verifies the client certificate against the CA, every client verifies the server's chain (stunnel `verifyChain` + `checkHost = localhost`; mtlsd "
       "`server_name = localhost`).  The load is `mtlsd-bench` (plain TCP) against its own sink or "
       "echo server behind each pair.  One run each: expect a few percent of noise.")
     w("")
-    w("| system | client side | server side | other work's CPU during its runs |")
-    w("|---|---|---|---:|")
+    w("| system | client side | server side | TLS 1.3 suite negotiated | other work's CPU during its runs |")
+    w("|---|---|---|---|---:|")
     # Runs from before BENCH_WORKERS had `workers = auto`.
     nw = f", {st['BENCH_WORKERS']} workers" if "BENCH_WORKERS" in st else ""
     desc = {
@@ -59,7 +62,7 @@ def write(bench):
         o = "—" if o is None else f"{o:.0f}%"
         if fig[s].get("attempts", 1) > 1:
             o += f" (attempt {fig[s]['attempt_kept']} of {fig[s]['attempts']} kept)"
-        w(f"| {s} | {c} | {sv} | {o} |")
+        w(f"| {s} | {c} | {sv} | {bench.suite_text(s)} | {o} |")
     w("")
     w("\"Other work's CPU\" is the machine's busy time (/proc/stat, steal included) during that "
       "system's runs less the CPU time of everything the bench started, as a share of all CPUs: "
@@ -258,25 +261,34 @@ def write(bench):
     w(f"Best peer: {prc or 'none'} (client side), {prs or 'none'} (server side).")
     cmd_block("idle")
 
-    # 6. mbedTLS AES-GCM
+    # 6. mbedTLS's ciphers
     w("")
-    w("## 6. mbedTLS's own AES-128-GCM, one core")
+    w("## 6. mbedTLS's own AES-128-GCM and ChaCha20-Poly1305, one core")
     w("")
     if gcm:
         w(f"bench/gcmspeed (built by run.sh against -lmbedcrypto), {gcm['seconds']} s per figure, 16 KiB "
           f"records, in this run before the systems: the best {gcm.get('slice', 0.1)} s slice (what one "
-          "core does when nothing else takes it; the figure the targets use) and the mean.")
+          "core does when nothing else takes it; the figure the targets use) and the mean.  "
+          "AES-128-GCM is the suite the peers are forced to and the one issue 5's target names; "
+          "ChaCha20-Poly1305 the one mtlsd offers first where records stay in user space.")
         w("")
         w("| what | best GB/s | best Gbit/s | mean GB/s |")
         w("|---|---:|---:|---:|")
-        for k, name in (("encrypt", "mbedtls_gcm_crypt_and_tag (encrypt)"),
-                        ("decrypt", "mbedtls_gcm_auth_decrypt (decrypt + verify)"),
-                        ("psa_encrypt", report_workers.psa_row_name(bench))):
-            b, mean = gcm[k + "_Bps"], gcm.get(k + "_mean_Bps")
+        for k, name in (("encrypt", "AES-128-GCM: mbedtls_gcm_crypt_and_tag (encrypt)"),
+                        ("decrypt", "AES-128-GCM: mbedtls_gcm_auth_decrypt (decrypt + verify)"),
+                        ("chachapoly_encrypt", "ChaCha20-Poly1305: mbedtls_chachapoly_encrypt_and_tag (encrypt)"),
+                        ("chachapoly_decrypt", "ChaCha20-Poly1305: mbedtls_chachapoly_auth_decrypt (decrypt + verify)"),
+                        ("psa_encrypt", "AES-128-GCM: " + report_workers.psa_row_name(bench))):
+            b, mean = gcm.get(k + "_Bps"), gcm.get(k + "_mean_Bps")
+            if b is None:
+                w(f"| {name} | not timed: this run's gcmspeed predates it | | |")
+                continue
             w(f"| {name} | {b / 1e9:.3f} | {b * 8 / 1e9:.2f} | {num(mean / 1e9 if mean else None, 3)} |")
         m = fig.get("mtlsd", {})
         if m.get("thr1_Bps"):
-            w(f"| mtlsd userspace pair, 1 stream (section 1) | {m['thr1_Bps'] / 1e9:.3f} | {m['thr1_gbps']:.2f} | |")
+            cs = cipher_short(m["suite"]) if m.get("suite") else "suite not seen"
+            w(f"| mtlsd userspace pair, 1 stream (section 1), {cs} | "
+              f"{m['thr1_Bps'] / 1e9:.3f} | {m['thr1_gbps']:.2f} | |")
     else:
         w(f"gcmspeed failed: {test_error('mbedtls', 'gcmspeed')}")
 
@@ -330,8 +342,9 @@ def write(bench):
           f"{fmt(p['client']['cipher'])}, path {fmt(p['client']['path'])}; server side "
           f"{fmt(p['server']['cipher'])}, path {fmt(p['server']['path'])}; /metrics: "
           f"{p.get('ktls_conns')} of {p.get('conns')} connections on kTLS.  (mtlsd has no cipher-suite "
-          "setting; it prefers AES-128-GCM, so against itself it negotiates it, and the probe above "
-          "shows it honours a client's preference for AES-256-GCM.)")
+          "setting: its client route offers ChaCha20-Poly1305 first where records stay in user space "
+          "and AES-128-GCM first where kernel TLS takes them; its server route takes the client's "
+          "order, as the probe above shows with a client that prefers AES-256-GCM.)")
         if s == "mtlsd-ktls" and not p.get("ktls_conns"):
             w("")
             w("**Warning: no mtlsd-ktls connection took the kTLS path (see the close lines in "

@@ -1,8 +1,9 @@
 """summary.md: the benchmark in one table, for the top-level README.
 
 write(bench) returns the text: the machine, one row per system (1-stream
-throughput, CPU per GiB, p99 latency, handshakes, memory per idle
-connection), the targets of issue 5 in short, and the workers finding.
+throughput, the suite negotiated, CPU per GiB, p99 latency, handshakes,
+memory per idle connection), the targets of issue 5 in short, and the
+workers finding.
 """
 
 import report_workers
@@ -17,9 +18,12 @@ def write(bench):
     w("### Benchmark summary")
     w("")
     w(f"Machine: Linux {m['kernel']}, {m['cpu']}, {m['nproc']} online CPUs; run {m['date']} by "
-      f"`make bench`; {m['mtlsd']}, mbedTLS {m['mbedtls']}.  Loopback, TLS 1.3 with "
-      "TLS_AES_128_GCM_SHA256, mutual authentication with ECDSA P-256 on every pair.  Full tables "
-      "and method: build/bench/results.md.")
+      f"`make bench`; {m['mtlsd']}, mbedTLS {m['mbedtls']}.  Loopback, TLS 1.3 and mutual "
+      "authentication with ECDSA P-256 on every pair.  The peers are forced to "
+      "TLS_AES_128_GCM_SHA256; mtlsd keeps its own default, ChaCha20-Poly1305 where records stay "
+      "in user space and AES-128-GCM where kernel TLS takes them.  The suite column is what each "
+      "pair negotiated: mtlsd's from its close lines, the peers' the forced one.  Full tables and "
+      "method: build/bench/results.md.")
     o = bench.disturbed()
     if o:
         w("")
@@ -44,13 +48,13 @@ def _systems(bench, w):
     """The table: one row per system."""
     fig = bench.fig
     w("")
-    w("| system | 1 stream Gbit/s | CPU-s/GiB client / server | 1 KiB p99 µs | full handshakes/s | "
+    w("| system | 1 stream Gbit/s | suite | CPU-s/GiB client / server | 1 KiB p99 µs | full handshakes/s | "
       "resumed handshakes/s | KiB per idle conn client / server |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
+    w("|---|---:|---|---:|---:|---:|---:|---:|")
     for s in bench.SYSTEMS:
         e = bench.start_error(s)
         if e:
-            w(f"| {s} | {e} | | | | | |")
+            w(f"| {s} | {e} | | | | | | |")
             continue
         f = fig[s]
         thr = num(f.get("thr1_gbps")) if f.get("thr1_gbps") is not None else bench.why_missing(s, "throughput1")
@@ -62,4 +66,14 @@ def _systems(bench, w):
             rss = f"{num(f.get('rss_client'), 1)} / {num(f.get('rss_server'), 1)}"
             full = num(f.get("hs_full"), 0)
             resd = num(f.get("hs_resumed"), 0)
-        w(f"| {s} | {thr} | {cpu} | {num(f.get('rr_p99_us'), 1)} | {full} | {resd} | {rss} |")
+        w(f"| {s} | {thr} | {_suite(bench, s)} | {cpu} | {num(f.get('rr_p99_us'), 1)} | {full} | {resd} | {rss} |")
+
+
+def _suite(bench, s):
+    """The suite cell: its name alone, the source being in the text above."""
+    f = bench.fig[s]
+    if f.get("suite") == "":
+        return "—"
+    if f.get("suite") is None or len(f.get("suites", {})) > 1:
+        return bench.suite_text(s)
+    return f["suite"]

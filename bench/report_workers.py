@@ -50,8 +50,8 @@ def check_text(bench):
               "; libmbedcrypto has no key-slot mutex (no MBEDTLS_THREADING_C), so none is taken.")
     elif rp["cipher_aead"]:
         t = (f"`nm -D {lib}` lists no psa_aead_* import but does import {', '.join(rp['cipher_aead'])}: "
-             "its TLS 1.3 records go through mbedtls_cipher (GCM), not PSA (the library was built "
-             "without MBEDTLS_USE_PSA_CRYPTO), so no record operation takes PSA's key-slot mutex.")
+             "its TLS 1.3 records go through mbedtls_cipher (whichever AEAD the suite has), not PSA "
+             "(the library was built without MBEDTLS_USE_PSA_CRYPTO), so no record operation takes PSA's key-slot mutex.")
         ops = [f for f in rp["psa_imports"] if "status" not in f and "errors" not in f
                and f != "psa_crypto_init"]
         if mutex:
@@ -112,7 +112,7 @@ def finding(bench):
     kind = record_path(bench)
     if kind == "cipher":
         t += ("  The symbol check says why no PSA lock could show: libmbedtls's records go through "
-              "mbedtls_cipher/GCM, not PSA AEAD, so the per-record key-slot mutex the issue feared is "
+              "mbedtls_cipher, not PSA AEAD, so the per-record key-slot mutex the issue feared is "
               "not on this path.")
     elif kind == "psa":
         t += "  libmbedtls's records do go through PSA AEAD (see the symbol check)."
@@ -176,6 +176,12 @@ def section(bench, w, number):
         w(f"Other work's CPU during these runs: {o:.0f}%"
           + (f" (attempt {wk['info']['attempt_kept']} of {wk['info']['attempts']} kept)"
              if wk["info"].get("attempts", 1) > 1 else "") + ".")
+    su = wk["suites"]
+    w("")
+    w("Suite the pairs negotiated, from the client sides' close lines: "
+      + (", ".join(f"{k} ×{v} connections" for k, v in su.items()) if su else
+         "not recorded (this run's workers records predate the close-line counts)")
+      + ".")
     w("")
     w("The symbol check: " + check_text(bench))
     w("")

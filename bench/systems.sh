@@ -123,8 +123,12 @@ close_summary() {
 
 # probe SYS: a TLS client independent of both proxies (Python's ssl, i.e.
 # OpenSSL) talks to the server side directly, behind which an echo runs: with
-# the client certificate it must get TLS 1.3 with AES-128-GCM and its byte
-# back; without one it must get nothing back.
+# the client certificate it must get TLS 1.3 and its byte back; without one
+# it must get nothing back.  The suite it gets is recorded, not required: a
+# peer answers with the TLS_AES_128_GCM_SHA256 its config forces, mtlsd
+# (which forces none) with the client's first choice.  Which suite each pair
+# negotiated between its own two sides comes from elsewhere: the peers'
+# configs, mtlsd's close lines (close_summary).
 probe() {
 	local sys=$1 out
 	out=$(python3 - "$SYS_SERVER_PORT" "$PKI" <<'EOF' 2>&1
