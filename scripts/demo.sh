@@ -36,10 +36,12 @@ wait_line() {
 }
 
 echo "== 1. a throwaway CA and one certificate per node ($DEMO/pki)"
-"$MTLSD" certs init-ca --dir "$DEMO/pki" --name "mtlsd demo CA" --days 2 > /dev/null
-"$MTLSD" certs issue --dir "$DEMO/pki" --name node-a --days 1 \
+# Thirty days: long enough that 'mtlsd check' has no expiry to warn about
+# (it warns within seven), short enough to stay throwaway.
+"$MTLSD" certs init-ca --dir "$DEMO/pki" --name "mtlsd demo CA" --days 31 > /dev/null
+"$MTLSD" certs issue --dir "$DEMO/pki" --name node-a --days 30 \
 	--san uri:spiffe://demo.local/node/a,dns:node-a.demo.local > /dev/null
-"$MTLSD" certs issue --dir "$DEMO/pki" --name node-b --days 1 \
+"$MTLSD" certs issue --dir "$DEMO/pki" --name node-b --days 30 \
 	--san uri:spiffe://demo.local/node/b,dns:localhost,ip:127.0.0.1 > /dev/null
 "$MTLSD" certs show "$DEMO/pki/node-b.crt" | sed 's/^/   /'
 
