@@ -83,6 +83,7 @@ cert = $T/pki/nodeb.crt
 key = $T/pki/nodeb.key
 ca = $T/pki/ca.crt
 audit_log = $T/b-audit.jsonl
+admin_listen = 127.0.0.1:9901
 handshake_timeout = 3s
 
 [mesh-in]
@@ -195,6 +196,11 @@ check "... as tunnel_header" log_has "$T/b.log" 'route=mesh-in event=close .*rea
 reply=$($inA $TUNNEL client 10.77.0.2:7443 "$T/pki" outsider 10.77.0.2:5000 2>&1 | tail -n 1)
 check "a certificate outside allow_peers opens no tunnel ($reply)" test "$reply" = closed
 check "... B names it" log_has "$T/b.log" 'route=mesh-in event=close .*id=spiffe://other/x .*reason=denied detail="identity'
+
+# port_denied, tunnel_target and tunnel_header: three tunnels refused.
+m=$($inB curl -s http://127.0.0.1:9901/metrics)
+check "B's metrics count the refused tunnels" \
+	grep -q 'mtlsd_connections_refused_total{route="mesh-in",reason="tunnel"} 3' <<< "$m"
 
 check "examples/transparent-node.nft is valid nftables" \
 	nft -c -f "$TOP/examples/transparent-node.nft"
