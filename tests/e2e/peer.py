@@ -9,7 +9,8 @@ HOST:PORT or unix:/path.  Servers print "ready" once listening.
   dies       --listen A --after N       read N bytes, then reset the connection
   reply      --listen A                 read a line, answer "got:LINE", close
   roundtrip  --connect A --bytes N      send N random bytes, half-close, read
-                                        the echo; exit 0 iff sha256 matches
+             [--source HOST]            the echo; exit 0 iff sha256 matches
+                                        (from HOST, when given)
   halfclose  --connect A --send TEXT    send, shut write, print the whole reply
   silent     --connect A --within S     send nothing; exit 0 iff the peer
                                         closes within S seconds (prints when)
@@ -51,10 +52,12 @@ def listen(addr):
     return s
 
 
-def connect(addr, timeout=30):
+def connect(addr, timeout=30, source=None):
     fam, sa = sockaddr(addr)
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.settimeout(timeout)
+    if source:
+        s.bind((source, 0))
     s.connect(sa)
     return s
 
@@ -123,7 +126,7 @@ def cmd_reply(a):
 
 
 def cmd_roundtrip(a):
-    s = connect(a.connect, timeout=a.timeout)
+    s = connect(a.connect, timeout=a.timeout, source=a.source)
     sent = hashlib.sha256()
     recv = hashlib.sha256()
     nrecv = [0]
@@ -220,6 +223,7 @@ def main():
     r.add_argument("--connect", required=True)
     r.add_argument("--bytes", type=int, required=True)
     r.add_argument("--timeout", type=float, default=60)
+    r.add_argument("--source")
     h = sub.add_parser("halfclose")
     h.add_argument("--connect", required=True)
     h.add_argument("--send", required=True)

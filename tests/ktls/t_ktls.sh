@@ -3,13 +3,14 @@
 # bytes intact both ways through a kTLS sidecar pair, close_notify both ways,
 # OpenSSL as the peer in both directions (its two NewSessionTickets dropped),
 # TLS 1.2 and AES-256 key derivation, a KeyUpdate closed with its reason,
-# fallback to user space, re-authorization of a live kTLS connection, and
-# the end of a transparent route's tunnel.
+# fallback to user space, re-authorization of a live kTLS connection, the
+# end of a transparent route's tunnel, and a transparent route on kTLS.
 . "$(dirname "$0")/../e2e/lib.sh"
 
 check "the kernel offers the tls ULP here" grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp
 make_pki || { not_ok "PKI"; finish; }
-read -r P_ECHO P_SRV P_CLI P_OSSL P_TO_OSSL P_REPLY P_SRV12 P_AUTO P_ADMIN P_TUN <<< "$(free_ports 10)"
+read -r P_ECHO P_SRV P_CLI P_OSSL P_TO_OSSL P_REPLY P_SRV12 P_AUTO P_ADMIN P_TUN \
+    P_TOUT P_TIN <<< "$(free_ports 12)"
 
 conf k <<EOF
 [global]
@@ -51,6 +52,23 @@ key = $T/pki/client.key
 [tunnel-in]
 mode = server
 listen = 127.0.0.1:$P_TUN
+connect = original
+allow_ports = $P_ECHO
+
+; A transparent route and the server route its tunnels reach, on 127.0.0.3
+; (a "node" of its own on lo).  Peers are checked against server_name: the
+; test certificate carries no 127.0.0.3.
+[mesh-out]
+mode = transparent
+listen = 127.0.0.1:$P_TOUT
+connect = original:$P_TIN
+server_name = localhost
+cert = $T/pki/client.crt
+key = $T/pki/client.key
+
+[mesh-in]
+mode = server
+listen = 127.0.0.3:$P_TIN
 connect = original
 allow_ports = $P_ECHO
 
@@ -186,6 +204,28 @@ check "a tunnel (header and data in one record) to a kTLS server route ($reply)"
 	test "$reply" = hello
 check "... on the kTLS path" \
 	wait_log "$T/k.log" "route=tunnel-in event=close .*target=127\.0\.0\.1:$P_ECHO .*path=ktls" 10
+
+# A transparent route on kTLS, both ends: its tunnel header goes out
+# through mbedTLS, then TX is the kernel's.  iptables (legacy: this kernel
+# has no nftables NAT) redirects what 127.0.0.5 sends to 127.0.0.3:P_ECHO;
+# mtlsd's own connections leave from 127.0.0.1 and are not redirected.
+for m in net/ipv4/netfilter/nf_defrag_ipv4 net/ipv6/netfilter/nf_defrag_ipv6 \
+    net/netfilter/nf_conntrack net/netfilter/nf_nat net/netfilter/x_tables \
+    net/ipv4/netfilter/ip_tables net/ipv4/netfilter/iptable_nat net/netfilter/xt_tcpudp \
+    net/netfilter/xt_REDIRECT; do
+	/bin/busybox insmod "$mods/$m.ko" 2>/dev/null || note "insmod $m failed"
+done
+bg echo3 "$BUILD/mtlsd-bench" echo --listen 127.0.0.3:$P_ECHO
+wait_log "$T/echo3.log" '^listening'
+check "iptables redirects 127.0.0.5 -> 127.0.0.3:$P_ECHO to the transparent route" \
+	iptables-legacy -t nat -A OUTPUT -p tcp -s 127.0.0.5 -d 127.0.0.3 --dport $P_ECHO \
+	-j REDIRECT --to-ports $P_TOUT
+out=$(timeout 120 $PEER roundtrip --connect 127.0.0.3:$P_ECHO --source 127.0.0.5 --bytes 4194304 2>&1)
+check "4 MiB through a transparent route and back, intact ($out)" grep -q 'match=yes' <<< "$out"
+check "... on kTLS at the sending end" \
+	wait_log "$T/k.log" "route=mesh-out event=close .*target=127\.0\.0\.3:$P_ECHO .*path=ktls reason=eof" 10
+check "... and at the receiving end" \
+	wait_log "$T/k.log" "route=mesh-in event=close .*target=127\.0\.0\.3:$P_ECHO .*path=ktls reason=eof" 10
 
 stop_mtlsd k
 finish
