@@ -143,7 +143,7 @@ addr_clash(const struct addr *a, const struct addr *b)
 
 /* A transparent route: where nftables redirects, and its peers' port. */
 static void
-check_transparent(struct loader *L, struct route_config *r, const bool *own)
+check_transparent(struct loader *L, const struct route_config *r)
 {
 	if (r->line[RK_CONNECT] != 0 && (!r->connect_original || r->connect.port == 0))
 		loader_error(L, r->line[RK_CONNECT], "[%s]: a transparent route "
@@ -152,11 +152,6 @@ check_transparent(struct loader *L, struct route_config *r, const bool *own)
 	if (r->line[RK_LISTEN] != 0 && r->listen.kind == ADDR_UNIX)
 		loader_error(L, r->line[RK_LISTEN], "[%s]: a transparent route "
 		    "listens on TCP, where nftables redirects connections", r->name);
-	if (own[RK_SESSION_RESUMPTION] && r->session_resumption)
-		refuse_key(L, r, RK_SESSION_RESUMPTION, "cannot be on for a "
-		    "transparent route: tickets are kept one per route, and a "
-		    "transparent route talks to many peers");
-	r->session_resumption = false;	/* not even inherited from [global] */
 }
 
 /* own[k]: the route set key k itself (not inherited from [global]). */
@@ -211,7 +206,7 @@ check_route(struct loader *L, struct route_config *r, const bool *own)
 			    "connect is a unix socket, so there is no host name to "
 			    "check the server's certificate against", r->name);
 		if (r->mode == MODE_TRANSPARENT)
-			check_transparent(L, r, own);
+			check_transparent(L, r);
 	}
 	if (r->key_password_file != NULL && r->key == NULL)
 		refuse_key(L, r, RK_KEY_PASSWORD_FILE, "needs 'key'");

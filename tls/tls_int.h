@@ -33,14 +33,13 @@ struct tls_material {
 	bool resumption;		/* session tickets (tls_ticket.c) */
 	unsigned char ticket_key[32];	/* servers: seals tickets; random per load */
 	unsigned char ticket_name[4];
-	/* Clients: the newest ticket, shared by the route's workers (a
-	 * reconnect may land on any of them).  Touched at connection set-up
-	 * only, never on the data path. */
+	/* Clients: the newest ticket per server name, shared by the route's
+	 * workers (a reconnect may land on any of them).  A client route has
+	 * one name; a transparent route one per peer it dialed.  Touched at
+	 * connection set-up only, never on the data path. */
 	pthread_mutex_t ticket_lock;
-	unsigned char *ticket_blob;	/* mbedtls_ssl_session_save() of it */
-	size_t ticket_len;
-	char ticket_id[256];		/* the server it came from */
-	size_t ticket_id_len;
+	struct tls_ticket_slot *tickets;	/* TLS_TICKET_SLOTS, made on first use */
+	uint64_t ticket_clock;		/* orders the slots' last use */
 	atomic_int builders;		/* contexts still to be built from key */
 	int min_version;
 	enum tls_auth client_auth;
@@ -51,6 +50,19 @@ struct tls_material {
 	size_t npeers;
 	time_t not_after;		/* own certificate's */
 	time_t crl_next_update;		/* earliest of the CRLs'; 0 if none */
+};
+
+#define TLS_PEER_ID_MAX 256
+
+/* One server's newest ticket, on the client side. */
+#define TLS_TICKET_SLOTS 128
+struct tls_ticket_slot {
+	char name[256];			/* the server name it was issued under */
+	unsigned char *blob;		/* mbedtls_ssl_session_save(); NULL: free */
+	size_t len;
+	char id[TLS_PEER_ID_MAX];	/* the identity of the server it came from */
+	size_t id_len;
+	uint64_t used;			/* ticket_clock at the last offer or keep */
 };
 
 struct tls_ctx {
@@ -75,8 +87,6 @@ struct tls_ctx {
 	struct peer_pattern *peers;	/* owned copy */
 	size_t npeers;
 };
-
-#define TLS_PEER_ID_MAX 256
 
 struct tls_ktls_keys;
 

@@ -319,10 +319,13 @@ tls_material_unref(struct tls_material *m)
 		free(m->password);
 	}
 	mbedtls_platform_zeroize(m->ticket_key, sizeof(m->ticket_key));
-	if (m->ticket_blob != NULL) {
-		mbedtls_platform_zeroize(m->ticket_blob, m->ticket_len);
-		free(m->ticket_blob);
+	for (size_t i = 0; m->tickets != NULL && i < TLS_TICKET_SLOTS; i++) {
+		if (m->tickets[i].blob != NULL) {
+			mbedtls_platform_zeroize(m->tickets[i].blob, m->tickets[i].len);
+			free(m->tickets[i].blob);
+		}
 	}
+	free(m->tickets);
 	pthread_mutex_destroy(&m->ticket_lock);
 	free(m->peers);
 	free(m);

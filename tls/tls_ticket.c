@@ -2,8 +2,9 @@
  * tls_ticket.c: TLS 1.3 session resumption with tickets.
  *
  * Server routes issue one ticket per full handshake; client routes keep the
- * newest ticket (one per route, shared by its workers) and offer it on the
- * next connection, so a
+ * newest ticket per server name (shared by the route's workers; a transparent
+ * route has one name per peer, up to TLS_TICKET_SLOTS, the least recently
+ * used giving way) and offer it on the next connection to that name, so a
  * reconnect skips the certificate signatures and verifications (the key
  * exchange stays ephemeral: PSK with (EC)DHE, never plain PSK).
  *
@@ -20,6 +21,7 @@
  *   ticket = name(4) | iv(12) | AES-GCM(issued(8) | not_after(8) | id_len(2)
  *            | id | der_len(2) | der | mbedTLS session) | tag(16)
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -174,23 +176,58 @@ tls_ticket_ctx_init(struct tls_ctx *ctx, const struct tls_material *m)
 	return 0;
 }
 
-/* Client: offer the route's newest ticket, and remember who it was for. */
+/* The slot holding name's ticket; with make, else a free or the least
+ * recently used one, emptied and renamed.  NULL if none (or no memory).
+ * Called with ticket_lock held. */
+static struct tls_ticket_slot *
+ticket_slot(struct tls_material *m, const char *name, bool make)
+{
+	struct tls_ticket_slot *s, *lru = NULL;
+
+	if (m->tickets == NULL && (!make ||
+	    (m->tickets = calloc(TLS_TICKET_SLOTS, sizeof(*m->tickets))) == NULL))
+		return NULL;
+	for (size_t i = 0; i < TLS_TICKET_SLOTS; i++) {
+		s = &m->tickets[i];
+		if (s->blob != NULL && strcmp(s->name, name) == 0)
+			return s;
+		if (lru == NULL || (lru->blob != NULL && (s->blob == NULL ||
+		    s->used < lru->used)))
+			lru = s;
+	}
+	if (!make)
+		return NULL;
+	if (lru->blob != NULL) {
+		mbedtls_platform_zeroize(lru->blob, lru->len);
+		free(lru->blob);
+	}
+	memset(lru, 0, sizeof(*lru));
+	snprintf(lru->name, sizeof(lru->name), "%s", name);
+	return lru;
+}
+
+/* Client: offer the newest ticket for this server name, and remember who it
+ * was for. */
 int
 tls_ticket_offer(struct tls_conn *c)
 {
 	struct tls_material *m = c->ctx->m;
+	struct tls_ticket_slot *s;
 	mbedtls_ssl_session session;
 	unsigned char *blob = NULL;
 	size_t len = 0;
 
-	if (!c->ctx->resumption || c->ctx->role != TLS_ROLE_CLIENT || m == NULL)
+	if (!c->ctx->resumption || c->ctx->role != TLS_ROLE_CLIENT || m == NULL ||
+	    c->server_name == NULL || strlen(c->server_name) >= sizeof(s->name))
 		return 0;
 	pthread_mutex_lock(&m->ticket_lock);
-	if (m->ticket_blob != NULL && (blob = malloc(m->ticket_len)) != NULL) {
-		memcpy(blob, m->ticket_blob, m->ticket_len);
-		len = m->ticket_len;
-		memcpy(c->offered_id, m->ticket_id, sizeof(c->offered_id));
-		c->offered_id_len = m->ticket_id_len;
+	if ((s = ticket_slot(m, c->server_name, false)) != NULL &&
+	    (blob = malloc(s->len)) != NULL) {
+		memcpy(blob, s->blob, s->len);
+		len = s->len;
+		memcpy(c->offered_id, s->id, sizeof(c->offered_id));
+		c->offered_id_len = s->id_len;
+		s->used = ++m->ticket_clock;
 	}
 	pthread_mutex_unlock(&m->ticket_lock);
 	if (blob == NULL)
@@ -205,16 +242,18 @@ tls_ticket_offer(struct tls_conn *c)
 	return 0;
 }
 
-/* Client: a ticket arrived on c; it becomes the route's newest. */
+/* Client: a ticket arrived on c; it becomes the newest for its server name. */
 void
 tls_ticket_keep(struct tls_conn *c)
 {
 	struct tls_material *m = c->ctx->m;
+	struct tls_ticket_slot *s;
 	mbedtls_ssl_session session;
-	unsigned char *blob = NULL, *old;
-	size_t len = 0, old_len;
+	unsigned char *blob = NULL, *old = NULL;
+	size_t len = 0, old_len = 0;
 
-	if (m == NULL)
+	if (m == NULL || c->server_name == NULL ||
+	    strlen(c->server_name) >= sizeof(s->name))
 		return;
 	mbedtls_ssl_session_init(&session);
 	if (mbedtls_ssl_get_session(&c->ssl, &session) != 0 ||
@@ -227,13 +266,21 @@ tls_ticket_keep(struct tls_conn *c)
 	}
 	mbedtls_ssl_session_free(&session);
 	pthread_mutex_lock(&m->ticket_lock);
-	old = m->ticket_blob;
-	old_len = m->ticket_len;
-	m->ticket_blob = blob;
-	m->ticket_len = len;
-	memcpy(m->ticket_id, c->peer_id, sizeof(m->ticket_id));
-	m->ticket_id_len = c->peer_id_len;
+	if ((s = ticket_slot(m, c->server_name, true)) != NULL) {
+		old = s->blob;
+		old_len = s->len;
+		s->blob = blob;
+		s->len = len;
+		memcpy(s->id, c->peer_id, sizeof(s->id));
+		s->id_len = c->peer_id_len;
+		s->used = ++m->ticket_clock;
+		blob = NULL;
+	}
 	pthread_mutex_unlock(&m->ticket_lock);
+	if (blob != NULL) {		/* no slot: no memory for the table */
+		mbedtls_platform_zeroize(blob, len);
+		free(blob);
+	}
 	if (old != NULL) {
 		mbedtls_platform_zeroize(old, old_len);
 		free(old);

@@ -1525,9 +1525,7 @@ test_transparent_routes(void **state)
 	assert_true(out->connect_original);
 	assert_int_equal(out->connect.port, 7443);
 	assert_string_equal(config_mode_name(out->mode), "transparent");
-	/* One ticket per route cannot serve many peers: off, though the
-	 * default is on. */
-	assert_false(out->session_resumption);
+	assert_true(out->session_resumption);	/* a ticket per peer */
 	assert_int_equal(in->mode, MODE_SERVER);
 	assert_true(in->connect_original);
 	assert_true(in->session_resumption);
@@ -1553,7 +1551,6 @@ test_transparent_refused(void **state)
 		"mode = transparent\n"
 		"listen = unix:/run/t.sock\n"
 		"connect = original:7443\n"
-		"session_resumption = yes\n"
 		"[s-open]\n"
 		"mode = server\n"
 		"listen = 127.0.0.1:7443\n"
@@ -1584,9 +1581,6 @@ test_transparent_refused(void **state)
 	    "route connects to original:PORT, PORT being the peers' mtlsd server route");
 	expect_error(line_of(text, "unix:/run"), "[t-unix]: a transparent route "
 	    "listens on TCP, where nftables redirects connections");
-	expect_error(line_of(text, "session_resumption"), "[t-unix]: "
-	    "'session_resumption' cannot be on for a transparent route: tickets are "
-	    "kept one per route, and a transparent route talks to many peers");
 	expect_error(line_of(text, "[s-open]"), "[s-open]: missing 'allow_ports': "
 	    "connect = original reaches the ports that peers name, so list the "
 	    "ones they may reach");
