@@ -122,8 +122,9 @@ EOF
 	fi
 }
 
-# echo_tests SYS: latency, RSS per idle connection, handshakes/s; then the
-# handshake rate once more with session resumption off (full handshakes).
+# echo_tests SYS: RSS per idle connection, handshakes/s; then the handshake
+# rate once more with session resumption off (full handshakes).  The
+# latency is not measured here but in latency_phase, interleaved.
 echo_tests() {
 	local sys=$1 log cmd r0c r0s r1c r1s ip n label
 	if ! start_system "$sys" "$ECHO_PORT" on echo; then
@@ -132,15 +133,6 @@ echo_tests() {
 		return 1
 	fi
 	[ "$sys" != plain ] && probe "$sys"
-
-	say "$sys: latency, $BENCH_RR_COUNT x 1 KiB round trips"
-	log="$LOGS/$sys.rr.log"
-	cmd="mtlsd-bench rr --connect 127.0.0.1:$CP --size 1K --count $BENCH_RR_COUNT --json"
-	if "$BENCH" rr --connect "127.0.0.1:$CP" --size 1K --count "$BENCH_RR_COUNT" --json > "$log" 2>&1; then
-		emit "$sys" rr "$cmd" "$(last_json "$log")"
-	else
-		fail "$sys" rr "rr failed: $(tail -n 3 "$log" | tr '\n' ' ')$(backend_note "$sys" echo)"
-	fi
 
 	if [ "$sys" != plain ]; then
 		say "$sys: RSS, $BENCH_IDLE_CONNS idle connections"
@@ -206,6 +198,75 @@ connrate() {
 	else
 		fail "$sys" "connrate_$label" "connrate failed: $(tail -n 3 "$log" | tr '\n' ' ')$(backend_note "$sys" echo)"
 	fi
+}
+
+RR_WARMUP=200	# unrecorded round trips before each round's recorded ones
+
+# latency_phase SYS...: the 1 KiB request/response latency of every SYS,
+# measured interleaved.  This machine drifts by tens of percent within
+# minutes, so one measurement per system in its own slot compared the
+# moments more than the systems.  Here every pair is up at once, each in
+# front of its own echo server (idle pairs take no CPU), and each of
+# BENCH_RR_ROUNDS rounds runs mtlsd-bench rr through every SYS in turn,
+# starting one system further each round so that none is always first.
+# One rr_round record per system and round (with the machine's CPU ticks
+# around it, to tell a disturbed one); the report takes the medians.
+latency_phase() {
+	local systems=("$@") up=() order=() count r i n sys log cmd port rc a b
+	local -A cp=() client=() server=()
+	[ "$BENCH_RR_ROUNDS" -ge 1 ] 2>/dev/null || die "BENCH_RR_ROUNDS must be a positive integer"
+	count=$(( BENCH_RR_COUNT / BENCH_RR_ROUNDS ))
+	[ "$count" -ge 1 ] || count=1
+	say "=== latency: ${systems[*]}, $BENCH_RR_ROUNDS rounds of $count x 1 KiB round trips each"
+	for sys in "${systems[@]}"; do
+		# Plain TCP is the echo server itself.  mtlsd runs with the config
+		# of its echo phase (warn level, resumption on, BENCH_WORKERS).
+		port=$(free_ports 1)
+		start "$sys.rr.backend-echo" "$BENCH" echo --listen "127.0.0.1:$port"
+		if ! wait_listen "$sys.rr.backend-echo" "$port"; then
+			fail "$sys" rr "the echo server of the latency phase did not start (logs/$sys.rr.backend-echo.log)"
+			stop "$sys.rr.backend-echo"
+			continue
+		fi
+		if ! start_system "$sys" "$port" on rr; then
+			fail "$sys" rr "failed to start for the latency phase (see logs/$sys.rr.*.log)"
+			stop_system "$sys"
+			stop "$sys.rr.backend-echo"
+			continue
+		fi
+		cp[$sys]=$CP client[$sys]=$CLIENT server[$sys]=$SERVER
+		up+=("$sys")
+	done
+	n=${#up[@]}
+	emit latency rr_phase "BENCH_RR_ROUNDS=$BENCH_RR_ROUNDS BENCH_RR_COUNT=$BENCH_RR_COUNT" \
+	    "{\"rounds\":$BENCH_RR_ROUNDS,\"count\":$count,\"warmup\":$RR_WARMUP,\"systems\":$(jstr "${up[*]}")}"
+	for (( r = 1; n > 0 && r <= BENCH_RR_ROUNDS; r++ )); do
+		wait_quiet
+		order=()
+		for (( i = 0; i < n; i++ )); do order+=("${up[(r - 1 + i) % n]}"); done
+		say "latency round $r of $BENCH_RR_ROUNDS: ${order[*]}"
+		for (( i = 0; i < n; i++ )); do
+			sys=${order[i]}
+			log="$LOGS/$sys.rr.$r.log"
+			cmd="mtlsd-bench rr --connect 127.0.0.1:${cp[$sys]} --size 1K --count $count --warmup $RR_WARMUP --json"
+			a=($(cpu_snapshot))
+			"$BENCH" rr --connect "127.0.0.1:${cp[$sys]}" --size 1K --count "$count" \
+			    --warmup "$RR_WARMUP" --json > "$log" 2>&1
+			rc=$?
+			b=($(cpu_snapshot))
+			if [ "$rc" = 0 ] && [ -n "$(last_json "$log")" ]; then
+				emit "$sys" rr_round "$cmd" "$(last_json "$log")" \
+				    "{\"round\":$r,\"position\":$(( i + 1 )),\"total_ticks\":$(( b[0] - a[0] )),\"busy_ticks\":$(( b[1] - a[1] )),\"our_ticks\":$(( b[2] - a[2] ))}"
+			else
+				fail "$sys" rr "round $r: rr failed: $(tail -n 3 "$log" | tr '\n' ' ')$(backend_note "$sys.rr" echo)"
+			fi
+		done
+	done
+	for sys in "${up[@]}"; do
+		CLIENT=${client[$sys]} SERVER=${server[$sys]}
+		stop_system "$sys"
+		stop "$sys.rr.backend-echo"
+	done
 }
 
 # workers_run WORKERS RUN: the mtlsd pair with WORKERS workers a side and N

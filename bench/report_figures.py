@@ -117,8 +117,14 @@ class Bench:
         return v, p
 
     def disturbed(self):
-        """The largest share of the CPUs other work took, when over 10%."""
-        return max(self.busy.values()) if self.busy and max(self.busy.values()) > 10 else None
+        """The largest share of the CPUs other work took, in a system's slot
+        or a latency round, when over 10%."""
+        v = list(self.busy.values()) + list((self.rr or {}).get("others_pct", {}).values())
+        return max(v) if v and max(v) > 10 else None
+
+    def rr_missing(self, s):
+        """Why s has no latency figure."""
+        return self.start_error(s) or self.test_error(s, "rr") or "not measured in this run"
 
     # --- the systems' figures ---------------------------------------------
     def _figures(self):
@@ -138,11 +144,6 @@ class Bench:
                     gib = r["result"]["bytes"] / GIB
                     f[key + "_cpu_client"] = r["client_cpu_ticks"] / r["clk_tck"] / gib
                     f[key + "_cpu_server"] = r["server_cpu_ticks"] / r["clk_tck"] / gib
-            r = get(s, "rr")
-            if r:
-                cmds.setdefault("rr", []).append((s, r["cmd"]))
-                for k in ("p50_us", "p99_us", "p999_us", "max_us"):
-                    f["rr_" + k] = r["result"][k]
             r = get(s, "idle")
             if r:
                 cmds.setdefault("idle", []).append((s, r["cmd"]))
@@ -183,10 +184,7 @@ class Bench:
                 f["paths"] = r["result"]
             self._suite(s, f)
             self._attempts(s, f)
-        if "plain" in fig and "rr_p99_us" in fig["plain"]:
-            for s in self.SYSTEMS:
-                if "rr_p99_us" in fig[s]:
-                    fig[s]["rr_added_p99_us"] = fig[s]["rr_p99_us"] - fig["plain"]["rr_p99_us"]
+        self.rr = self._latency()
         gcm = get("mbedtls", "gcmspeed")
         self.gcm = gcm["result"] if gcm else None
         self.busy = {s: fig[s]["others_cpu_pct"] for s in self.SYSTEMS
@@ -195,6 +193,52 @@ class Bench:
         self.b1, self.p1 = self.best_peer("thr1_gbps", True)
         self.bN, self.pN = self.best_peer("thrN_gbps", True)
         self.bh, self.ph = self.best_peer("hs_full", True)
+
+    def _latency(self):
+        """The interleaved latency phase (measure.sh's latency_phase): each
+        system's rounds and, in its figures, the median over rounds of each
+        percentile, the lowest and highest round's p99, and the added p99:
+        the median over rounds of its p99 less plain's p99 in the same
+        round, measured seconds apart, so that drift from one round to the
+        next cancels.  None for a run from before the phase (whose per-slot
+        rr records are not used)."""
+        ph = self.get("latency", "rr_phase")
+        recs = [r for r in self.recs if r.get("test") == "rr_round" and "error" not in r]
+        if ph is None and not recs:
+            return None
+        lt = {"phase": ph["result"] if ph else {}, "order": {}, "others_pct": {}}
+        by, ticks = {}, {}	# system -> {round: rr's result}; round -> CPU ticks
+        for r in recs:
+            by.setdefault(r["system"], {})[r["round"]] = r["result"]
+            lt["order"].setdefault(r["round"], []).append((r["position"], r["system"]))
+            t = ticks.setdefault(r["round"], [0, 0, 0])
+            for i, k in enumerate(("total_ticks", "busy_ticks", "our_ticks")):
+                t[i] += r[k]
+            if r["system"] not in (x for x, _ in self.cmds.get("rr", [])):
+                self.cmds.setdefault("rr", []).append((r["system"], r["cmd"]))
+        for rd in lt["order"]:
+            lt["order"][rd] = [s for _, s in sorted(lt["order"][rd])]
+        for rd, (tot, busy, ours) in ticks.items():
+            if tot > 0:
+                lt["others_pct"][rd] = max(0, busy - ours) / tot * 100
+        lt["rounds"] = sorted(lt["order"])
+        plain = by.get("plain", {})
+        for s in self.SYSTEMS:
+            x = by.get(s)
+            if not x:
+                continue
+            f = self.fig[s]
+            for k in ("p50_us", "p99_us", "p999_us", "max_us"):
+                f["rr_" + k] = median([v[k] for v in x.values()])
+            f["rr_rounds"] = len(x)
+            f["rr_round_p99_us"] = {rd: x[rd]["p99_us"] for rd in sorted(x)}
+            f["rr_p99_min_us"] = min(f["rr_round_p99_us"].values())
+            f["rr_p99_max_us"] = max(f["rr_round_p99_us"].values())
+            added = [x[rd]["p99_us"] - plain[rd]["p99_us"] for rd in sorted(x) if rd in plain]
+            if added:
+                f["rr_added_p99_us"] = median(added)
+                f["rr_added_p99_min_us"], f["rr_added_p99_max_us"] = min(added), max(added)
+        return lt
 
     def _suite(self, s, f):
         """f["suite"]: the suite s negotiated ("" without TLS, None when not
@@ -337,12 +381,19 @@ class Bench:
         st_ = fig.get("stunnel", {})
         name = "p99 added latency ≤ stunnel's"
         if m.get("rr_added_p99_us") is not None and st_.get("rr_added_p99_us") is not None:
-            d = (f"mtlsd p99 {m['rr_p99_us']:.1f} µs (added {m['rr_added_p99_us']:.1f}); stunnel p99 "
-                 f"{st_['rr_p99_us']:.1f} µs (added {st_['rr_added_p99_us']:.1f}); plain {pl['rr_p99_us']:.1f}")
-            short = (f"added {m['rr_added_p99_us']:.1f} µs against stunnel's {st_['rr_added_p99_us']:.1f}")
+            nr = len(self.rr["rounds"])
+            sp = lambda f: f"{f['rr_p99_min_us']:.0f}–{f['rr_p99_max_us']:.0f} over rounds"
+            d = (f"mtlsd p99 {m['rr_p99_us']:.1f} µs ({sp(m)}), added {m['rr_added_p99_us']:.1f}; "
+                 f"stunnel p99 {st_['rr_p99_us']:.1f} µs ({sp(st_)}), added {st_['rr_added_p99_us']:.1f}; "
+                 f"plain {pl['rr_p99_us']:.1f}: medians of {nr} interleaved rounds, added taken "
+                 "against plain's p99 of the same round")
+            short = (f"added {m['rr_added_p99_us']:.1f} µs against stunnel's {st_['rr_added_p99_us']:.1f} "
+                     f"(medians of {nr} interleaved rounds)")
             target(name, "met" if m["rr_added_p99_us"] <= st_["rr_added_p99_us"] else "missed", d, short)
         else:
-            w = "missing figure: " + why_missing("mtlsd", "rr")
+            w = "missing figure: " + (self.rr_missing("mtlsd") if m.get("rr_p99_us") is None
+                                      else self.rr_missing("stunnel") if st_.get("rr_p99_us") is None
+                                      else self.rr_missing("plain"))
             target(name, "n/a here", w, w)
         peers_full = "; ".join(f"{p} {num(fig[p].get('hs_full'), 0)}" for p in PEERS)
         name = "resumed handshakes/s ≥ the peers' full handshakes/s"
@@ -409,6 +460,14 @@ class Bench:
         if self.disturbed():
             why += "; other work on the machine disturbed this run (see the top)"
         return "missed", d + why, short
+
+
+def median(v):
+    """The median of a non-empty list of numbers (the mean of the middle two
+    for an even count)."""
+    v = sorted(v)
+    h = len(v) // 2
+    return v[h] if len(v) % 2 else (v[h - 1] + v[h]) / 2
 
 
 def busy_threads(before, after):

@@ -10,7 +10,7 @@ from report_figures import cipher_short, num, ratio
 def write(bench):
     """results.md's text for the run bench (a report_figures.Bench)."""
     machine, st, N = bench.machine, bench.st, bench.N
-    SYSTEMS, PEERS, fig, cmds, gcm, busy = bench.SYSTEMS, bench.PEERS, bench.fig, bench.cmds, bench.gcm, bench.busy
+    SYSTEMS, PEERS, fig, cmds, gcm = bench.SYSTEMS, bench.PEERS, bench.fig, bench.cmds, bench.gcm
     errs, start_error, test_error, why_missing = bench.errs, bench.start_error, bench.test_error, bench.why_missing
     best_peer, pl = bench.best_peer, bench.pl
     b1, p1, bN, pN, bh, ph_ = bench.b1, bench.p1, bench.bN, bench.pN, bench.bh, bench.ph
@@ -69,9 +69,9 @@ def write(bench):
       "what the figures had to share the machine with.  A system whose runs saw over 15% is "
       f"measured again (up to BENCH_RETRIES={st.get('BENCH_RETRIES', 0)} times) and the quietest "
       f"attempt kept.  Load average at start {machine['loadavg_start']}, at end {machine['loadavg_end']}.")
-    if busy and max(busy.values()) > 10:
+    if bench.disturbed():
         w("")
-        w(f"**Warning: other work took up to {max(busy.values()):.0f}% of the machine's CPU while this "
+        w(f"**Warning: other work took up to {bench.disturbed():.0f}% of the machine's CPU while this "
           "ran; the figures are disturbed and the systems were not measured under the same "
           "conditions.  Rerun `make bench` on a quiet machine before quoting them.**")
     w("")
@@ -156,31 +156,7 @@ def write(bench):
     w(f"Best peer: {pc_ or 'none'} (client side), {ps_ or 'none'} (server side).")
 
     # 3. latency
-    w("")
-    w("## 3. Request/response latency, 1 KiB")
-    w("")
-    w(f"`mtlsd-bench rr`: {st['BENCH_RR_COUNT']} round trips of 1 KiB through the pair to the echo "
-      "(after 1000 unrecorded), one connection, microseconds.  Added = this system's p99 − plain "
-      "TCP's p99.")
-    w("")
-    w("| system | p50 µs | p99 µs | p99.9 µs | added p99 µs | p99 × plain | p99 × best peer |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
-    bl, pl_ = best_peer("rr_p99_us", False)
-
-
-    def rr_cells(s):
-        f = fig[s]
-        if "rr_p99_us" not in f:
-            return [why_missing(s, "rr"), "", "", "", "", ""]
-        return [num(f["rr_p50_us"], 1), num(f["rr_p99_us"], 1), num(f["rr_p999_us"], 1),
-                num(f.get("rr_added_p99_us"), 1) if s != "plain" else "—",
-                ratio(f["rr_p99_us"], pl.get("rr_p99_us")), ratio(f["rr_p99_us"], bl)]
-
-
-    for s in SYSTEMS:
-        row_or_fail(s, rr_cells, 6)
-    w("")
-    w(f"Best peer: {pl_ or 'none'}.")
+    _latency(bench, w, row_or_fail)
     cmd_block("rr")
 
     # 4. handshakes
@@ -388,3 +364,60 @@ def write(bench):
       "is deployed.")
 
     return "\n".join(md) + "\n"
+
+
+def _latency(bench, w, row_or_fail):
+    """Section 3: the interleaved latency phase's medians, then each round."""
+    fig, pl, lt = bench.fig, bench.pl, bench.rr
+    w("")
+    w("## 3. Request/response latency, 1 KiB")
+    w("")
+    if lt is None:
+        w("The latency was not measured in this run: its raw.jsonl predates the interleaved latency "
+          "phase, and the figures each system's own slot recorded are not used (why: below).")
+    else:
+        ph = lt["phase"]
+        w(f"Measured interleaved, after the other phases: every pair was up at once, each in front of "
+          f"its own echo server, and in each of {len(lt['rounds'])} rounds `mtlsd-bench rr` made "
+          f"{ph.get('count', '?')} round trips of 1 KiB (after {ph.get('warmup', '?')} unrecorded), "
+          "one connection, through each system in turn, the first system rotating from round to "
+          "round.  Each figure is the median over the rounds, in microseconds; the spread is the "
+          "lowest and highest round's p99.  Added p99 is the median over rounds of the system's p99 "
+          "less plain TCP's p99 in the same round (measured seconds apart), so it need not equal the "
+          "difference of the two medians.")
+    w("")
+    w("Why interleaved: this shared machine drifts by tens of percent within minutes, so one "
+      "measurement per system, each in its own slot, compared the moments more than the systems.")
+    w("")
+    w("| system | p50 µs | p99 µs | p99 spread µs | p99.9 µs | added p99 µs | p99 × plain | p99 × best peer |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    bl, pl_ = bench.best_peer("rr_p99_us", False)
+
+    def rr_cells(s):
+        f = fig[s]
+        if "rr_p99_us" not in f:
+            return [bench.rr_missing(s)] + [""] * 6
+        return [num(f["rr_p50_us"], 1), num(f["rr_p99_us"], 1),
+                f"{f['rr_p99_min_us']:.1f}–{f['rr_p99_max_us']:.1f} ({f['rr_rounds']} rounds)",
+                num(f["rr_p999_us"], 1),
+                num(f.get("rr_added_p99_us"), 1) if s != "plain" else "—",
+                ratio(f["rr_p99_us"], pl.get("rr_p99_us")), ratio(f["rr_p99_us"], bl)]
+
+    for s in bench.SYSTEMS:
+        row_or_fail(s, rr_cells, 7)
+    w("")
+    w(f"Best peer: {pl_ or 'none'}.")
+    if not lt or not lt["rounds"]:
+        return
+    shown = [s for s in bench.SYSTEMS if "rr_round_p99_us" in fig[s]]
+    w("")
+    w("p99 µs in each round, the systems in the order they ran, and the share of the CPUs other "
+      "work took during the round's runs:")
+    w("")
+    w("| round | order | " + " | ".join(shown) + " | other work's CPU |")
+    w("|---|---|" + "---:|" * len(shown) + "---:|")
+    for rd in lt["rounds"]:
+        o = lt["others_pct"].get(rd)
+        w(f"| {rd} | {', '.join(lt['order'][rd])} | "
+          + " | ".join(num(fig[s]["rr_round_p99_us"].get(rd), 1) for s in shown)
+          + f" | {'—' if o is None else f'{o:.0f}%'} |")

@@ -48,7 +48,8 @@ def _systems(bench, w):
     """The table: one row per system."""
     fig = bench.fig
     w("")
-    w("| system | 1 stream Gbit/s | suite | CPU-s/GiB client / server | 1 KiB p99 µs | full handshakes/s | "
+    nr = len(bench.rr["rounds"]) if bench.rr else 0
+    w("| system | 1 stream Gbit/s | suite | CPU-s/GiB client / server | 1 KiB p99 µs (lowest–highest round) | full handshakes/s | "
       "resumed handshakes/s | KiB per idle conn client / server |")
     w("|---|---:|---|---:|---:|---:|---:|---:|")
     for s in bench.SYSTEMS:
@@ -66,7 +67,19 @@ def _systems(bench, w):
             rss = f"{num(f.get('rss_client'), 1)} / {num(f.get('rss_server'), 1)}"
             full = num(f.get("hs_full"), 0)
             resd = num(f.get("hs_resumed"), 0)
-        w(f"| {s} | {thr} | {_suite(bench, s)} | {cpu} | {num(f.get('rr_p99_us'), 1)} | {full} | {resd} | {rss} |")
+        p99 = bench.rr_missing(s)
+        if f.get("rr_p99_us") is not None:
+            p99 = f"{f['rr_p99_us']:.1f} ({f['rr_p99_min_us']:.0f}–{f['rr_p99_max_us']:.0f})"
+        w(f"| {s} | {thr} | {_suite(bench, s)} | {cpu} | {p99} | {full} | {resd} | {rss} |")
+    w("")
+    if nr:
+        w(f"The p99 is the median of {nr} rounds in which every system was measured in turn, all "
+          "pairs up at once, so that the machine's drift falls on every system alike; in brackets "
+          "its lowest and highest round.")
+    elif bench.rr is None:
+        w("The p99 was not measured in this run, which predates the interleaved latency phase.")
+    else:
+        w("The latency phase measured no round in this run (see results.md's failures).")
 
 
 def _suite(bench, s):

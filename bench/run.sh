@@ -19,11 +19,12 @@
 # where records stay in user space, AES-128-GCM where kernel TLS takes
 # them), and the report shows the suite each pair negotiated.
 #
-# Measures per system: bulk throughput (1 and N streams, N = online CPUs, at
-# least 2), CPU-seconds per GiB of each side's process, 1 KiB request/response
-# latency percentiles, full and resumed handshakes per second, RSS per idle
-# connection; and mbedTLS's own AES-128-GCM and ChaCha20-Poly1305 speed on
-# one core.
+# Measures per system, in its own slot: bulk throughput (1 and N streams,
+# N = online CPUs, at least 2), CPU-seconds per GiB of each side's process,
+# full and resumed handshakes per second, RSS per idle connection.  Then,
+# every pair up at once, 1 KiB request/response latency percentiles in
+# BENCH_RR_ROUNDS interleaved rounds.  And mbedTLS's own AES-128-GCM and
+# ChaCha20-Poly1305 speed on one core.
 #
 # This file is the driver: settings, the order of the run, the record of the
 # machine.  lib.sh holds the process helpers, systems.sh starts and stops the
@@ -35,7 +36,10 @@
 # Knobs (environment):
 #   BENCH_BYTES=1G            bytes per throughput run through a proxy pair
 #   BENCH_PLAIN_BYTES=4G      bytes per throughput run over plain TCP
-#   BENCH_RR_COUNT=20000      recorded 1 KiB round trips
+#   BENCH_RR_COUNT=20000      recorded 1 KiB round trips per system, over
+#                             all rounds of the latency phase
+#   BENCH_RR_ROUNDS=5         rounds of the latency phase (each system
+#                             BENCH_RR_COUNT / BENCH_RR_ROUNDS a round)
 #   BENCH_CONN_SECONDS=5      seconds per handshake-rate run
 #   BENCH_CONN_CONCURRENCY=   connecting threads (default 2 x N)
 #   BENCH_IDLE_CONNS=1000     idle connections for the RSS figure
@@ -77,6 +81,7 @@ CLK_TCK=$(getconf CLK_TCK)
 BENCH_BYTES=${BENCH_BYTES:-1G}
 BENCH_PLAIN_BYTES=${BENCH_PLAIN_BYTES:-4G}
 BENCH_RR_COUNT=${BENCH_RR_COUNT:-20000}
+BENCH_RR_ROUNDS=${BENCH_RR_ROUNDS:-5}
 BENCH_CONN_SECONDS=${BENCH_CONN_SECONDS:-5}
 BENCH_CONN_CONCURRENCY=${BENCH_CONN_CONCURRENCY:-$(( 2 * N ))}
 BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}
@@ -171,14 +176,10 @@ fi
 mbedtls_check
 
 for sys in $BENCH_SYSTEMS; do
-	case "$sys" in
-	stunnel*) command -v stunnel > /dev/null || { fail "$sys" start "stunnel is not installed"; continue; } ;;
-	esac
-	case "$sys" in
-	stunnel-hitch) command -v hitch > /dev/null || { fail "$sys" start "hitch is not installed"; continue; } ;;
-	stunnel-haproxy) command -v haproxy > /dev/null || { fail "$sys" start "haproxy is not installed"; continue; } ;;
-	mtlsd-ktls) [ "$KTLS_ULP" = 1 ] || { fail "$sys" start "n/a: kernel has no tls ULP"; continue; } ;;
-	esac
+	if why=$(sys_unavailable "$sys"); then
+		fail "$sys" start "$why"
+		continue
+	fi
 	# A run that other work disturbed (over 15% of the CPUs) is repeated
 	# up to BENCH_RETRIES times; the quietest attempt is kept, the others'
 	# logs go to logs/SYS.attemptK/.
@@ -210,6 +211,17 @@ for sys in $BENCH_SYSTEMS; do
 	rm -f "$OUT"/raw."$sys".*.jsonl "$OUT"/others."$sys".*
 done
 
+# The 1 KiB latency of every system, measured interleaved in rounds rather
+# than in each system's slot above: the machine drifts too much between
+# slots for their latencies to compare (measure.sh's latency_phase).
+rr_systems=()
+for sys in $BENCH_SYSTEMS; do
+	[ "$sys" = mtlsd-workers ] && continue
+	sys_unavailable "$sys" > /dev/null && continue
+	rr_systems+=("$sys")
+done
+[ ${#rr_systems[@]} -gt 0 ] && latency_phase "${rr_systems[@]}"
+
 # --- the machine --------------------------------------------------------------
 
 ver() { "$@" 2>&1 | head -n 1; }
@@ -230,8 +242,8 @@ T_END=$(date +%s)
 	printf '"tls_ulp":%s,' "$( [ "$KTLS_ULP" = 1 ] && echo true || echo false)"
 	printf '"ulp_list":%s,' "$(jstr "$(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null)")"
 	printf '"mtlsd_resumption_key":%s,' "$( [ "$MTLSD_RESUMPTION" = 1 ] && echo true || echo false)"
-	printf '"settings":{"BENCH_BYTES":%s,"BENCH_PLAIN_BYTES":%s,"BENCH_RR_COUNT":%s,"BENCH_CONN_SECONDS":%s,"BENCH_CONN_CONCURRENCY":%s,"BENCH_IDLE_CONNS":%s,"BENCH_GCM_SECONDS":%s,"BENCH_WORKERS":%s,"BENCH_WORKERS_RUNS":%s,"BENCH_QUIET_WAIT":%s,"BENCH_RETRIES":%s},' \
-	    "$(jstr "$BENCH_BYTES")" "$(jstr "$BENCH_PLAIN_BYTES")" "$BENCH_RR_COUNT" \
+	printf '"settings":{"BENCH_BYTES":%s,"BENCH_PLAIN_BYTES":%s,"BENCH_RR_COUNT":%s,"BENCH_RR_ROUNDS":%s,"BENCH_CONN_SECONDS":%s,"BENCH_CONN_CONCURRENCY":%s,"BENCH_IDLE_CONNS":%s,"BENCH_GCM_SECONDS":%s,"BENCH_WORKERS":%s,"BENCH_WORKERS_RUNS":%s,"BENCH_QUIET_WAIT":%s,"BENCH_RETRIES":%s},' \
+	    "$(jstr "$BENCH_BYTES")" "$(jstr "$BENCH_PLAIN_BYTES")" "$BENCH_RR_COUNT" "$BENCH_RR_ROUNDS" \
 	    "$BENCH_CONN_SECONDS" "$BENCH_CONN_CONCURRENCY" "$BENCH_IDLE_CONNS" "$BENCH_GCM_SECONDS" \
 	    "$BENCH_WORKERS" "$BENCH_WORKERS_RUNS" "$BENCH_QUIET_WAIT" "$BENCH_RETRIES"
 	printf '"systems":%s,' "$(jstr "$BENCH_SYSTEMS")"

@@ -2,7 +2,7 @@
 # and stops each system's two sides in front of a backend, reads mtlsd's
 # /metrics and close lines, and probes each server side with an independent
 # TLS client.  Uses lib.sh and the driver's settings (MTLSD, PKI, WORK, N,
-# HITCH_USER_LINE, HAPROXY_MAXCONN, MTLSD_RESUMPTION).
+# HITCH_USER_LINE, HAPROXY_MAXCONN, MTLSD_RESUMPTION, KTLS_ULP).
 
 MTLSD_WORKERS=$BENCH_WORKERS	# mtlsd's `workers` (the workers phase sets 1 and N)
 
@@ -12,9 +12,24 @@ CLIENT=""	# name in PID[] of the client-side proxy, "" for plain
 SERVER=""	# name in PID[] of the server-side proxy
 SYS_SERVER_PORT=""
 
+# sys_unavailable SYS: when SYS cannot run on this machine (a program is
+# missing, the kernel has no TLS ULP), prints why and succeeds; otherwise
+# fails.  Both the per-system phases and the latency phase skip such a SYS.
+sys_unavailable() {
+	case "$1" in
+	stunnel*) command -v stunnel > /dev/null || { echo "stunnel is not installed"; return 0; } ;;
+	esac
+	case "$1" in
+	stunnel-hitch) command -v hitch > /dev/null || { echo "hitch is not installed"; return 0; } ;;
+	stunnel-haproxy) command -v haproxy > /dev/null || { echo "haproxy is not installed"; return 0; } ;;
+	mtlsd-ktls) [ "$KTLS_ULP" = 1 ] || { echo "n/a: kernel has no tls ULP"; return 0; } ;;
+	esac
+	return 1
+}
+
 # start_system SYS BACKEND_PORT RESUME TAG: starts SYS's pair in front of the
 # backend.  RESUME is on or off (session resumption on the client side).
-# TAG names the phase (sink, echo, full, w1, wN): logs/SYS.TAG.{client,server}.
+# TAG names the phase (sink, echo, full, w1, wN, rr): logs/SYS.TAG.{client,server}.
 # mtlsd-workers is the mtlsd pair with MTLSD_WORKERS workers a side.
 start_system() {
 	local sys=$1 backend=$2 resume=$3 tag=$4 pc ps pa pb res ktls lvl
