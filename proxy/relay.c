@@ -5,7 +5,8 @@
  *
  * Syscalls per 16 KiB record, steady state: up, one send() per record plus a
  * quarter of a recv() (a 64 KiB buffer feeds four records); down, mbedTLS's
- * two recv()s (header, body) plus a quarter of a send().  The fds' events
+ * two recv()s (header, body) plus a quarter of a send().  A small record
+ * (up to about 2 KiB) costs one recv(): user-space connections read ahead.  The fds' events
  * are persistent and change only when a direction starts or stops waiting,
  * so a streaming connection makes no epoll_ctl calls.
  */
@@ -452,6 +453,11 @@ relay_start(struct conn *c)
 {
 	if (ktls_switch(c) == -1)
 		return -1;
+	/* For good in user space: small records in one recv() each. */
+	if (!c->ktls && tls_conn_read_ahead(c->tls) == -1) {
+		conn_free(c, "out_of_memory", "no read-ahead buffer");
+		return -1;
+	}
 	c->state = CS_RELAY;
 	c->last_active_ms = conn_now_ms(c);
 	if (c->idle_ms > 0) {

@@ -161,6 +161,14 @@ int tls_conn_close_notify(struct tls_conn *c);
 bool tls_conn_pending(const struct tls_conn *c);
 
 /*
+ * Reads ahead from now on: a short read takes up to 2 KiB, so a small
+ * record costs one recv() instead of two.  Bytes read ahead are the TLS
+ * layer's (tls_conn_pending() says so), so never on a connection whose RX
+ * may go to kernel TLS.  Returns 0, or -1 when out of memory.
+ */
+int tls_conn_read_ahead(struct tls_conn *c);
+
+/*
  * Bytes a read made mbedTLS send (finishing a half-sent record before a
  * ticket's handshake step) that the socket did not take yet.  While
  * tls_conn_spilled() is true, wait for the fd to be writable and call

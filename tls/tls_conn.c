@@ -4,7 +4,8 @@
  * The BIO callbacks call recv()/send() on the raw fd (STYLE rule 17): mbedTLS
  * reads straight into its record buffer and writes records straight from it,
  * so the only user-space copy per direction is mbedTLS's own, between its
- * record buffer and the proxy's direction buffer.
+ * record buffer and the proxy's direction buffer.  The exception is the
+ * read-ahead of small reads (see bio_recv), on user-space connections only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +16,11 @@
 #include <mbedtls/net_sockets.h>
 
 #include "tls/tls_int.h"
+
+/* Read-ahead: a read shorter than this (a record's 5-byte header, a small
+ * record's body) asks the socket for this much, so a message of up to about
+ * 2 KiB costs one recv() instead of two (header, then body). */
+#define TLS_READ_AHEAD 2048
 
 /* Most a spill may hold: a record and an alert, with room to spare. */
 #define SPILL_MAX (2 * (MBEDTLS_SSL_OUT_CONTENT_LEN + 512))
@@ -106,15 +112,35 @@ bio_send(void *p, const unsigned char *buf, size_t len)
 	return MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
+/*
+ * mbedTLS reads a record in two calls: its 5-byte header, then its body.
+ * With read-ahead on, a short read takes up to TLS_READ_AHEAD bytes and
+ * the surplus serves the next calls, so a small record costs one recv().
+ * A long read (a full record's body) still goes straight into mbedTLS's
+ * buffer; at most TLS_READ_AHEAD bytes of it are copied.
+ */
 static int
 bio_recv(void *p, unsigned char *buf, size_t len)
 {
 	struct tls_conn *c = p;
+	bool ahead = c->ra != NULL && len < TLS_READ_AHEAD;
 	ssize_t n;
 
+	if (c->ra_off < c->ra_len) {
+		n = (ssize_t)(len < c->ra_len - c->ra_off ? len : c->ra_len - c->ra_off);
+		memcpy(buf, c->ra + c->ra_off, (size_t)n);
+		c->ra_off += (size_t)n;
+		return (int)n;
+	}
 	do
-		n = recv(c->fd, buf, len, 0);
+		n = ahead ? recv(c->fd, c->ra, TLS_READ_AHEAD, 0) : recv(c->fd, buf, len, 0);
 	while (n == -1 && errno == EINTR);
+	if (n > 0 && ahead) {
+		c->ra_len = (size_t)n;
+		c->ra_off = len < c->ra_len ? len : c->ra_len;
+		memcpy(buf, c->ra, c->ra_off);
+		return (int)c->ra_off;
+	}
 	if (n >= 0)
 		return (int)n;
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -165,9 +191,18 @@ tls_conn_free(struct tls_conn *c)
 	if (!c->ssl_freed)
 		mbedtls_ssl_free(&c->ssl);
 	free(c->spill);
+	free(c->ra);
 	free(c->peer_der);
 	tls_ctx_unref(c->ctx);
 	free(c);
+}
+
+int
+tls_conn_read_ahead(struct tls_conn *c)
+{
+	if (c->ra == NULL && (c->ra = malloc(TLS_READ_AHEAD)) == NULL)
+		return -1;
+	return 0;
 }
 
 /*
@@ -372,7 +407,7 @@ tls_conn_pending(const struct tls_conn *c)
 	if (c->ssl_freed)
 		return false;
 	return mbedtls_ssl_get_bytes_avail(&c->ssl) > 0 ||
-	    mbedtls_ssl_check_pending(&c->ssl);
+	    mbedtls_ssl_check_pending(&c->ssl) || c->ra_off < c->ra_len;
 }
 
 bool

@@ -113,6 +113,10 @@ struct tls_conn {
 	bool in_read;
 	unsigned char *spill;
 	size_t spill_off, spill_len;
+	/* Read-ahead (tls_conn_read_ahead): bytes one recv() took past what
+	 * mbedTLS asked for, handed to it before the socket is read again. */
+	unsigned char *ra;		/* TLS_READ_AHEAD bytes; NULL: off */
+	size_t ra_off, ra_len;
 	bool resumed;			/* the handshake resumed a session */
 	bool saw_cert;			/* the peer sent a certificate this time */
 	bool offered;			/* clients: a ticket was offered */

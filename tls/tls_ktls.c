@@ -362,7 +362,7 @@ tls_ktls_start_tx(struct tls_conn *c, const char **why)
 bool
 tls_ktls_rx_ready(const struct tls_conn *c)
 {
-	return !c->ktls_rx && mbedtls_ssl_get_bytes_avail(&c->ssl) == 0 &&
+	return !c->ktls_rx && c->ra == NULL && mbedtls_ssl_get_bytes_avail(&c->ssl) == 0 &&
 	    !mbedtls_ssl_check_pending(&c->ssl) && c->ssl.MBEDTLS_PRIVATE(in_left) == 0;
 }
 

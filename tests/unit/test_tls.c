@@ -861,6 +861,55 @@ close_and_drain(struct pair *pr, unsigned char *in, size_t inlen)
 }
 
 /*
+ * Read-ahead: three small records and a large one, all in the socket at
+ * once.  Each small record must come out whole, tls_conn_pending() must say
+ * so while bytes wait in the read-ahead buffer (no socket event would come
+ * for them), and the large record must come out intact behind them.
+ */
+static void
+test_read_ahead(void **state)
+{
+	static unsigned char big[16000], in[20000];
+	struct tls_material *sm = server_m(TLS_AUTH_REQUIRE);
+	struct tls_material *cm = client_m(dir, "client");
+	const char *msgs[] = { "first", "second one", "third and last" };
+	struct pair pr;
+	ssize_t n;
+	size_t got = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (unsigned char)(i * 7);
+	pair_up(&pr, sm, cm, "localhost");
+	assert_int_equal(tls_conn_read_ahead(pr.s), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tls_conn_write(pr.c, msgs[i], strlen(msgs[i])),
+		    (ssize_t)strlen(msgs[i]));
+	for (size_t off = 0; off < sizeof(big); off += (size_t)n)
+		assert_true((n = tls_conn_write(pr.c, big + off, sizeof(big) - off)) > 0);
+	for (int i = 0; i < 3; i++) {
+		/* The client's ticket and first records sit in the socket. */
+		do
+			n = tls_conn_read(pr.s, in, sizeof(in));
+		while (n == TLS_WANT_READ && i == 0);
+		assert_int_equal(n, (ssize_t)strlen(msgs[i]));
+		assert_memory_equal(in, msgs[i], (size_t)n);
+		assert_true(tls_conn_pending(pr.s));	/* more behind, read ahead */
+	}
+	while (got < sizeof(big)) {
+		n = tls_conn_read(pr.s, in + got, sizeof(in) - got);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_memory_equal(in, big, sizeof(big));
+	assert_false(tls_conn_pending(pr.s));
+	assert_int_equal(tls_conn_read(pr.s, in, sizeof(in)), TLS_WANT_READ);
+	pair_close(&pr);
+	tls_material_unref(sm);
+	tls_material_unref(cm);
+}
+
+/*
  * Regression: a client write left half-sent (WANT_WRITE), then a read that
  * takes the server's ticket.  mbedTLS's handshake step for the ticket
  * flushes the half-sent record; the write's retry must then count it as
@@ -1864,6 +1913,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mtls_ok),
 		cmocka_unit_test(test_bulk_both_ways),
+		cmocka_unit_test(test_read_ahead),
 		cmocka_unit_test(test_write_pending_across_ticket),
 		cmocka_unit_test(test_read_while_write_blocked),
 		cmocka_unit_test(test_pending_partial_record),
