@@ -20,7 +20,9 @@
  * takes it; the figure the benchmark compares with) and the mean.  The GCM
  * keys (encrypt_Bps, decrypt_Bps, psa_encrypt_Bps and their _mean_Bps) keep
  * their names from before ChaCha20-Poly1305 was timed; its keys start with
- * chachapoly_.
+ * chachapoly_.  Then, for SECONDS/2 each, one side of an X25519 and of a
+ * P-256 key exchange through PSA (ecdhe_x25519_per_s, ecdhe_p256_per_s):
+ * the cost a resumed handshake keeps, and why mtlsd offers P-256 first.
  *
  * Built by bench/run.sh, not by the Makefile: each .c file directly in
  * bench/ links into mtlsd-bench, which never links mbedTLS.
@@ -154,6 +156,48 @@ op_psa(void *arg, uint64_t n)
 	    0, a->in, REC, a->out, REC + TAG, &olen) == PSA_SUCCESS ? 0 : -1;
 }
 
+/*
+ * One side of a TLS 1.3 (EC)DHE exchange, as mbedTLS's handshake does it
+ * through PSA: make a key share, export it, agree with the peer's.  Returns
+ * exchanges a second over secs, or 0 if the group is not there.
+ */
+static double
+ecdhe_per_s(psa_ecc_family_t family, size_t bits, double secs)
+{
+	psa_key_attributes_t attr = PSA_KEY_ATTRIBUTES_INIT;
+	psa_key_id_t peer, k;
+	unsigned char pub[160], share[160], secret[80];
+	size_t pub_len, share_len, secret_len;
+	uint64_t n = 0;
+	double t0;
+
+	psa_set_key_type(&attr, PSA_KEY_TYPE_ECC_KEY_PAIR(family));
+	psa_set_key_bits(&attr, bits);
+	psa_set_key_usage_flags(&attr, PSA_KEY_USAGE_DERIVE);
+	psa_set_key_algorithm(&attr, PSA_ALG_ECDH);
+	if (psa_generate_key(&attr, &peer) != PSA_SUCCESS)
+		return 0;
+	if (psa_export_public_key(peer, pub, sizeof(pub), &pub_len) != PSA_SUCCESS) {
+		psa_destroy_key(peer);
+		return 0;
+	}
+	t0 = now();
+	do {
+		if (psa_generate_key(&attr, &k) != PSA_SUCCESS)
+			break;
+		if (psa_export_public_key(k, share, sizeof(share), &share_len) !=
+		    PSA_SUCCESS || psa_raw_key_agreement(PSA_ALG_ECDH, k, pub,
+		    pub_len, secret, sizeof(secret), &secret_len) != PSA_SUCCESS) {
+			psa_destroy_key(k);
+			break;
+		}
+		psa_destroy_key(k);
+		n++;
+	} while (now() - t0 < secs);
+	psa_destroy_key(peer);
+	return (double)n / (now() - t0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -165,7 +209,7 @@ main(int argc, char **argv)
 	unsigned char key[32];	/* AES-128 takes the first 16 bytes */
 	double secs = argc > 1 ? atof(argv[1]) : 2.0;
 	double enc, enc_m, dec, dec_m, cenc, cenc_m, cdec, cdec_m;
-	double psa = 0, psa_m = 0;
+	double psa = 0, psa_m = 0, x25519 = 0, p256 = 0;
 	char ver[32];
 
 	if (secs <= 0)
@@ -227,6 +271,10 @@ main(int argc, char **argv)
 				psa = psa_m = 0;
 			psa_destroy_key(pa.kid);
 		}
+		/* The key exchange a resumed handshake still makes: mtlsd
+		 * offers P-256 first for it. */
+		x25519 = ecdhe_per_s(PSA_ECC_FAMILY_MONTGOMERY, 255, secs / 2);
+		p256 = ecdhe_per_s(PSA_ECC_FAMILY_SECP_R1, 256, secs / 2);
 		mbedtls_psa_crypto_free();
 	}
 
@@ -237,8 +285,9 @@ main(int argc, char **argv)
 	    "\"decrypt_mean_Bps\":%.0f,\"psa_encrypt_mean_Bps\":%.0f,"
 	    "\"chachapoly_encrypt_Bps\":%.0f,\"chachapoly_decrypt_Bps\":%.0f,"
 	    "\"chachapoly_encrypt_mean_Bps\":%.0f,"
-	    "\"chachapoly_decrypt_mean_Bps\":%.0f}\n",
+	    "\"chachapoly_decrypt_mean_Bps\":%.0f,"
+	    "\"ecdhe_x25519_per_s\":%.0f,\"ecdhe_p256_per_s\":%.0f}\n",
 	    ver, REC, secs, SLICE, enc, dec, psa, enc_m, dec_m, psa_m,
-	    cenc, cdec, cenc_m, cdec_m);
+	    cenc, cdec, cenc_m, cdec_m, x25519, p256);
 	return 0;
 }
