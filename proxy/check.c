@@ -32,6 +32,24 @@ warn_expiry(const struct config *cfg, struct tls_material **m)
 	}
 }
 
+/* Transparent routes on other nodes check the address they dialed against
+ * the certificate of the route that ends their tunnels here. */
+static void
+warn_tunnel_names(const struct config *cfg, struct tls_material **m)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct route_config *rc = &cfg->routes[i];
+
+		if (rc->mode != MODE_SERVER || !rc->connect_original ||
+		    tls_material_ip_sans(m[i]) > 0)
+			continue;
+		fprintf(stderr, "%s:%d: warning: cert: [%s]'s certificate has no "
+		    "ip: SAN; transparent routes check the address they dialed "
+		    "against it, so theirs will fail unless they set server_name\n",
+		    cfg->path, rc->line[RK_CERT], rc->name);
+	}
+}
+
 int
 check_run(const char *config_path)
 {
@@ -51,6 +69,7 @@ check_run(const char *config_path)
 	}
 	if (daemon_load_materials(cfg, m, stderr) == 0) {
 		warn_expiry(cfg, m);
+		warn_tunnel_names(cfg, m);
 		printf("%s: OK (%zu route%s)\n", config_path, cfg->nroutes,
 		    cfg->nroutes == 1 ? "" : "s");
 		rc = 0;

@@ -116,6 +116,9 @@ void tls_material_unref(struct tls_material *m);	/* NULL: no-op */
 void tls_material_expect_builds(struct tls_material *m, int n);
 void tls_material_built(struct tls_material *m);
 
+/* How many ip: SANs the material's own certificate carries. */
+unsigned tls_material_ip_sans(const struct tls_material *m);
+
 /* notAfter of the material's own certificate (0 if none). */
 time_t tls_material_not_after(const struct tls_material *m);
 

@@ -49,6 +49,7 @@ struct tls_material {
 	struct peer_pattern *peers;
 	size_t npeers;
 	time_t not_after;		/* own certificate's */
+	unsigned own_ip_sans;		/* own certificate's iPAddress SANs */
 	time_t crl_next_update;		/* earliest of the CRLs'; 0 if none */
 };
 

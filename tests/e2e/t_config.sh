@@ -69,6 +69,16 @@ good | sed "s|^cert = .*|cert = $T/pki/shortlived.crt|; s|^key = .*|key = $T/pki
 out=$("$MTLSD" check -c "$T/soon.ini" 2>&1); rc=$?
 check "check warns of a certificate expiring within 7 days, and passes (rc=$rc: $out)" \
 	eval 'test $rc -eq 0 && grep -q "soon.ini:2: warning: cert: .*expires in 2 day" <<< "$out"'
+# A route ending tunnels with a certificate that names no address: the
+# transparent routes that dial this node would fail their name check.
+good | sed "s|^connect = .*|connect = original\nallow_ports = $P2|;
+    s|^cert = .*|cert = $T/pki/client.crt|; s|^key = .*|key = $T/pki/client.key|" > "$T/noip.ini"
+out=$("$MTLSD" check -c "$T/noip.ini" 2>&1); rc=$?
+check "check warns when a tunnel-ending route's certificate has no ip: SAN (rc=$rc: $out)" \
+	eval 'test $rc -eq 0 && grep -q "noip.ini:2: warning: cert: \[in\].s certificate has no ip: SAN" <<< "$out"'
+out=$(good | sed "s|^connect = .*|connect = original\nallow_ports = $P2|" > "$T/withip.ini";
+    "$MTLSD" check -c "$T/withip.ini" 2>&1)
+check "... and not when it has one ($out)" eval '! grep -q warning <<< "$out"'
 bg soon "$MTLSD" run -c "$T/soon.ini"
 check "run warns of it at start (event=cert_expiring days_left=2)" \
 	wait_log "$T/soon.log" "route=in event=cert_expiring days_left=2 " 10
