@@ -226,7 +226,9 @@ reload_route(struct daemon *d, struct route_state *rs,
 	return 1;
 }
 
-/* Warns of an own certificate near its end and of a stale CRL. */
+/* Warns of an own certificate near its end and of a stale CRL; at start
+ * and reload (force), of a tunnel-ending route whose certificate names no
+ * address, which the dialing transparent routes would fail to match. */
 static void
 check_route_lifecycle(struct reload *rl, size_t i, bool force)
 {
@@ -247,6 +249,12 @@ check_route_lifecycle(struct reload *rl, size_t i, bool force)
 		    rs->rc->name, (long)((end - now) / 86400), when);
 		rl->expiry_logged[i] = now;
 	}
+	if (force && rc->mode == MODE_SERVER && rc->connect_original &&
+	    tls_material_ip_sans(rs->material) == 0)
+		log_warnx("route=%s event=cert_no_ip_san: transparent routes check "
+		    "the address they dialed against this certificate, and it has "
+		    "no ip: SAN; theirs will fail unless they set server_name",
+		    rs->rc->name);
 	next = tls_material_crl_next_update(rs->material);
 	if (next != 0 && now > next) {
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&next));
@@ -359,7 +367,8 @@ reload_init(struct daemon *d)
 		watch(rl);
 	}
 	event_add(rl->checker, &every);
-	on_check(-1, 0, rl);
+	for (size_t i = 0; i < d->nroutes; i++)
+		check_route_lifecycle(rl, i, true);	/* at start, say it all */
 	return 0;
 fail:
 	d->reload = rl;

@@ -79,6 +79,10 @@ check "check warns when a tunnel-ending route's certificate has no ip: SAN (rc=$
 out=$(good | sed "s|^connect = .*|connect = original\nallow_ports = $P2|" > "$T/withip.ini";
     "$MTLSD" check -c "$T/withip.ini" 2>&1)
 check "... and not when it has one ($out)" eval '! grep -q warning <<< "$out"'
+bg noip "$MTLSD" run -c "$T/noip.ini"
+check "run warns of it at start (event=cert_no_ip_san)" \
+	wait_log "$T/noip.log" "route=in event=cert_no_ip_san: " 10
+stop noip
 bg soon "$MTLSD" run -c "$T/soon.ini"
 check "run warns of it at start (event=cert_expiring days_left=2)" \
 	wait_log "$T/soon.log" "route=in event=cert_expiring days_left=2 " 10
