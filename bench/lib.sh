@@ -239,15 +239,7 @@ cleanup() {
 }
 
 # free_ports N: N distinct free TCP ports on 127.0.0.1.
-free_ports() {
-	python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
+free_ports() { python3 "$TOP/scripts/free-ports.py" "$1"; }
 
 # to_bytes SIZE: 1G -> 1073741824 (K, M, G are powers of 1024).
 to_bytes() {

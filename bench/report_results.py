@@ -265,6 +265,11 @@ def write(bench):
             cs = cipher_short(m["suite"]) if m.get("suite") else "suite not seen"
             w(f"| mtlsd userspace pair, 1 stream (section 1), {cs} | "
               f"{m['thr1_Bps'] / 1e9:.3f} | {m['thr1_gbps']:.2f} | |")
+        ossl = bench.get("openssl", "aes_gcm_speed")
+        if ossl and ossl.get("result"):
+            b = ossl["result"]["encrypt_Bps"]
+            w(f"| OpenSSL AES-128-GCM: `openssl speed -evp aes-128-gcm` (encrypt; what the peers use) | "
+              f"{b / 1e9:.3f} | {b * 8 / 1e9:.2f} | |")
         x, p = gcm.get("ecdhe_x25519_per_s"), gcm.get("ecdhe_p256_per_s")
         w("")
         if x and p:

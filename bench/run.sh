@@ -169,6 +169,15 @@ if cc -std=c11 -O2 -Wall -Wextra -o "$OUT/gcmspeed" "$TOP/bench/gcmspeed/gcmspee
 else
 	fail mbedtls gcmspeed "gcmspeed failed (see logs/gcmspeed*.log)"
 fi
+# OpenSSL's AES-128-GCM on the same records, what the peers seal with.
+cmd="openssl speed -elapsed -seconds $BENCH_GCM_SECONDS -bytes 16384 -evp aes-128-gcm"
+if $cmd > "$LOGS/openssl-speed.log" 2>&1 &&
+    bps=$(awk 'toupper($1) == "AES-128-GCM" { v = $NF; sub(/k$/, "", v);
+        printf "%.0f", v * 1000 }' "$LOGS/openssl-speed.log") && [ -n "$bps" ]; then
+	emit openssl aes_gcm_speed "$cmd" "{\"encrypt_Bps\":$bps}"
+else
+	fail openssl aes_gcm_speed "openssl speed failed (see logs/openssl-speed.log)"
+fi
 
 
 # Which AEAD API the TLS records go through, and whether PSA's key-slot

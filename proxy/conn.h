@@ -142,6 +142,11 @@ void conn_wait_for(struct conn *c, unsigned bit);
  * the handshake.  Returns 0, or -1 when c was freed. */
 int conn_pp2_read(struct conn *c);
 
+/* conn_pp2.c: pp_buf, made on first use (PP2_HEADER_MAX bytes), for a
+ * PROXY v2 header read from the socket or, on tunnels, from TLS.  Returns
+ * 0, or -1 when c was freed. */
+int conn_pp_buf(struct conn *c);
+
 /* conn_pp2.c: sends the PROXY v2 header to the upstream (send_proxy = v2).
  * Returns 0, or -1 when c was freed. */
 int conn_pp2_send(struct conn *c);

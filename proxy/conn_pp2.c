@@ -27,6 +27,16 @@ refuse(struct conn *c, const char *why)
 	return -1;
 }
 
+int
+conn_pp_buf(struct conn *c)
+{
+	if (c->pp_buf == NULL && (c->pp_buf = malloc(PP2_HEADER_MAX)) == NULL) {
+		conn_free(c, "out_of_memory", NULL);
+		return -1;
+	}
+	return 0;
+}
+
 /* The header is read exactly: 16 bytes, then the length they announce, so
  * not one byte of the TLS stream behind it is taken. */
 int
@@ -37,10 +47,8 @@ conn_pp2_read(struct conn *c)
 	ssize_t n, hdr;
 	size_t want;
 
-	if (c->pp_buf == NULL && (c->pp_buf = malloc(PP2_HEADER_MAX)) == NULL) {
-		conn_free(c, "out_of_memory", NULL);
+	if (conn_pp_buf(c) == -1)
 		return -1;
-	}
 	for (;;) {
 		want = pp2_want(c->pp_buf, c->pp_len);
 		if (c->pp_len < want) {

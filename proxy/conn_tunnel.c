@@ -121,10 +121,8 @@ conn_tunnel_read(struct conn *c)
 	size_t want;
 
 	c->state = CS_TUNNEL_HEADER;
-	if (c->pp_buf == NULL && (c->pp_buf = malloc(PP2_HEADER_MAX)) == NULL) {
-		conn_free(c, "out_of_memory", NULL);
+	if (conn_pp_buf(c) == -1)
 		return -1;
-	}
 	for (;;) {
 		want = pp2_want(c->pp_buf, c->pp_len);
 		if (c->pp_len < want) {

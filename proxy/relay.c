@@ -6,9 +6,9 @@
  * Syscalls per 16 KiB record, steady state: up, one send() per record plus a
  * quarter of a recv() (a 64 KiB buffer feeds four records); down, mbedTLS's
  * two recv()s (header, body) plus a quarter of a send().  A small record
- * (up to about 2 KiB) costs one recv(): user-space connections read ahead.  The fds' events
- * are persistent and change only when a direction starts or stops waiting,
- * so a streaming connection makes no epoll_ctl calls.
+ * (up to about 2 KiB) costs one recv(): user-space connections read ahead.
+ * The fds' events are persistent and change only when a direction starts
+ * or stops waiting, so a streaming connection makes no epoll_ctl calls.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -405,6 +405,7 @@ ktls_switch(struct conn *c)
 	}
 	return ktls_switch_rx(c);
 }
+
 int
 relay_run(struct conn *c, unsigned fired)
 {

@@ -21,6 +21,7 @@
  * record's body) asks the socket for this much, so a message of up to about
  * 2 KiB costs one recv() instead of two (header, then body). */
 #define TLS_READ_AHEAD 2048
+#define TLS_HEADER_LEN 5	/* a record's type, version and length */
 
 /* Most a spill may hold: a record and an alert, with room to spare. */
 #define SPILL_MAX (2 * (MBEDTLS_SSL_OUT_CONTENT_LEN + 512))
@@ -116,15 +117,22 @@ bio_send(void *p, const unsigned char *buf, size_t len)
  * mbedTLS reads a record in two calls: its 5-byte header, then its body.
  * With read-ahead on, a short read takes up to TLS_READ_AHEAD bytes and
  * the surplus serves the next calls, so a small record costs one recv().
- * A long read (a full record's body) still goes straight into mbedTLS's
- * buffer; at most TLS_READ_AHEAD bytes of it are copied.
+ * Not in a bulk stream: after a long body read, headers are read exactly
+ * again, so full records go straight into mbedTLS's buffer, uncopied,
+ * until a small record's body says the stream turned to small messages.
  */
 static int
 bio_recv(void *p, unsigned char *buf, size_t len)
 {
 	struct tls_conn *c = p;
-	bool ahead = c->ra != NULL && len < TLS_READ_AHEAD;
+	bool ahead;
 	ssize_t n;
+
+	if (len >= TLS_READ_AHEAD)
+		c->ra_bulk = true;
+	else if (len > TLS_HEADER_LEN)
+		c->ra_bulk = false;	/* a small record's body */
+	ahead = c->ra != NULL && !c->ra_bulk && len < TLS_READ_AHEAD;
 
 	if (c->ra_off < c->ra_len) {
 		n = (ssize_t)(len < c->ra_len - c->ra_off ? len : c->ra_len - c->ra_off);

@@ -67,11 +67,10 @@ static const int ciphersuites_userspace[] = {
 	0
 };
 
-
 /*
  * Key-exchange groups, P-256 first: mbedTLS computes a P-256 key share from
- * precomputed tables of the base point, so a P-256 exchange costs about 20%
- * less CPU than an X25519 one (1,230 against 1,000 a second a core here).
+ * precomputed tables of the base point, so a P-256 exchange costs about a
+ * fifth less CPU than an X25519 one (bench/gcmspeed times both).
  * That is most of the price of a resumed handshake.  A client offers a key
  * share for the first group only; a server takes the first share offered
  * that it supports, so an OpenSSL client's X25519 share costs no extra

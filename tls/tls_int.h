@@ -118,6 +118,7 @@ struct tls_conn {
 	 * mbedTLS asked for, handed to it before the socket is read again. */
 	unsigned char *ra;		/* TLS_READ_AHEAD bytes; NULL: off */
 	size_t ra_off, ra_len;
+	bool ra_bulk;			/* the last body read was long: read exactly */
 	bool resumed;			/* the handshake resumed a session */
 	bool saw_cert;			/* the peer sent a certificate this time */
 	bool offered;			/* clients: a ticket was offered */
@@ -172,6 +173,9 @@ int tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 /* tls_peer.c: the identity string of a certificate (see tls_conn_peer_id);
  * returns its length. */
 size_t tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len);
+
+/* tls_peer.c: how many ip: SANs a certificate carries. */
+unsigned tls_cert_ip_sans(const mbedtls_x509_crt *crt);
 
 /* tls_peer.c: maps a failed handshake to a reason and a detail line. */
 void tls_peer_classify(struct tls_conn *c, int mbedtls_ret);

@@ -164,11 +164,7 @@ check_own_validity(struct tls_material *m, const struct tls_ctx *ctx,
 	char when[32];
 
 	m->not_after = tls_x509_time(&crt->valid_to);
-	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s != NULL;
-	    s = s->next)
-		if (s->buf.p != NULL && (s->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) ==
-		    MBEDTLS_X509_SAN_IP_ADDRESS)
-			m->own_ip_sans++;
+	m->own_ip_sans = tls_cert_ip_sans(crt);
 	if (now > m->not_after) {
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", gmtime(&m->not_after));
 		tls_error_set(err, TLS_FILE_CERT, 0, "certificate '%s' expired on %s",

@@ -66,6 +66,17 @@ copy_id(char *buf, size_t len, const unsigned char *p, size_t n)
 	return n;
 }
 
+unsigned
+tls_cert_ip_sans(const mbedtls_x509_crt *crt)
+{
+	unsigned n = 0;
+
+	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s != NULL;
+	    s = s->next)
+		n += s->buf.p != NULL && san_kind(&s->buf) == MBEDTLS_X509_SAN_IP_ADDRESS;
+	return n;
+}
+
 size_t
 tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len)
 {

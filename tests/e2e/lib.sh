@@ -53,13 +53,7 @@ free_ports() {
 		seq -s ' ' 20001 $((20000 + $1))
 		return
 	fi
-	python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
+	python3 "$TOP/scripts/free-ports.py" "$1"
 }
 
 # wait_for SECS CMD...: polls CMD every 50 ms until it succeeds or SECS pass.

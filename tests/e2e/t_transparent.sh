@@ -169,10 +169,11 @@ check "... and audits it as denied" \
 check "... and B's app on 5001 never saw a connection" bash -c "! grep -q accepted '$T/other.log'"
 
 # A's side: the peer must prove it is the address the app dialed.  B
-# answers at 10.77.0.3 too, with the same route and so the same ticket key:
-# had A offered the ticket it holds for 10.77.0.2, B would resume it and no
-# certificate would be checked.  Tickets are kept per address, so it is a
-# full handshake, and the name check refuses.
+# answers at 10.77.0.3 too, with the same route and so the same ticket key.
+# Tickets are kept per address, so A offers none there: a full handshake,
+# and the name check refuses.  (Offered the ticket it holds for 10.77.0.2,
+# mbedTLS would refuse it under another name and fail the connection as a
+# protocol error: one ticket per route would break every second peer.)
 reply=$($inA $PEER halfclose --connect 10.77.0.3:5000 --send hi 2>&1)
 check "a peer whose certificate lacks the dialed address is refused (got '$reply')" \
 	test -z "${reply%%*after 0 bytes}"

@@ -422,6 +422,15 @@ pair_close(struct pair *pr)
 	memset(pr, 0, sizeof(*pr));
 }
 
+/* Closes a pair and drops the two materials it was made from. */
+static void
+pair_done(struct pair *pr, struct tls_material *sm, struct tls_material *cm)
+{
+	pair_close(pr);
+	tls_material_unref(sm);
+	tls_material_unref(cm);
+}
+
 /* Opens and drives a pair that must come up. */
 static void
 pair_up(struct pair *pr, const struct tls_material *sm,
@@ -780,9 +789,7 @@ test_mtls_ok(void **state)
 	assert_string_equal(tls_conn_peer_id(pr.c), "spiffe://t/server");
 	assert_false(tls_conn_pending(pr.s));
 	assert_false(tls_conn_pending(pr.c));
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 static void
@@ -804,9 +811,7 @@ test_bulk_both_ways(void **state)
 	assert_true(transfer(pr.s, pr.c, BULK) > 0);
 	assert_false(tls_conn_pending(pr.s));
 	assert_false(tls_conn_pending(pr.c));
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 /*
@@ -904,9 +909,7 @@ test_read_ahead(void **state)
 	assert_memory_equal(in, big, sizeof(big));
 	assert_false(tls_conn_pending(pr.s));
 	assert_int_equal(tls_conn_read(pr.s, in, sizeof(in)), TLS_WANT_READ);
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 /*
@@ -948,9 +951,7 @@ test_write_pending_across_ticket(void **state)
 	sent += (size_t)n;
 	got += close_and_drain(&pr, in, sizeof(in));
 	assert_int_equal(got, sent);		/* not a byte twice */
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 /*
@@ -991,9 +992,7 @@ test_read_while_write_blocked(void **state)
 	}
 	got += close_and_drain(&pr, in, sizeof(in));
 	assert_int_equal(got, sent);
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 static void
@@ -1021,9 +1020,7 @@ test_pending_partial_record(void **state)
 	assert_memory_equal(msg, buf, sizeof(msg));
 	assert_false(tls_conn_pending(pr.s));
 	assert_int_equal(tls_conn_read(pr.s, buf, sizeof(buf)), TLS_WANT_READ);
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 /* ---- 2. ends of the stream ------------------------------------------ */
@@ -1050,9 +1047,7 @@ test_close_notify_half_close(void **state)
 	assert_false(tls_conn_truncated(pr.c));
 	assert_int_equal(tls_conn_fail(pr.s), TLS_FAIL_NONE);
 	assert_int_equal(tls_conn_fail(pr.c), TLS_FAIL_NONE);
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 static void
@@ -1073,9 +1068,7 @@ test_truncated_by_tcp_eof(void **state)
 	assert_int_equal(tls_conn_read(pr.s, buf, sizeof(buf)), TLS_EOF);
 	assert_true(tls_conn_truncated(pr.s));
 	assert_false(tls_conn_truncated(pr.c));
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 static void
@@ -1095,9 +1088,7 @@ test_eof_during_handshake(void **state)
 	assert_int_equal(r, TLS_ERR);
 	assert_string_equal(tls_fail_name(tls_conn_fail(pr.s)),
 	    tls_fail_name(TLS_FAIL_CLOSED));
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 /* ---- 3. refusals ----------------------------------------------------- */
@@ -1156,9 +1147,7 @@ test_refuse_name_mismatch(void **state)
 	refused_by_client(&pr, TLS_FAIL_NAME_MISMATCH);
 	/* Whom the client refused is on record. */
 	assert_string_equal(tls_conn_peer_id(pr.c), "spiffe://t/server");
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 static void
@@ -1174,9 +1163,7 @@ test_refuse_server_allow_list(void **state)
 	refused_by_server(&pr, TLS_FAIL_DENIED);
 	/* The identity presented is reported even when denied. */
 	assert_string_equal(tls_conn_peer_id(pr.s), "spiffe://t/client");
-	pair_close(&pr);
-	tls_material_unref(sm);
-	tls_material_unref(cm);
+	pair_done(&pr, sm, cm);
 }
 
 static void
