@@ -18,6 +18,7 @@
 #include <event2/util.h>
 
 #include "proxy/conn.h"
+#include "proxy/linger.h"
 #include "proxy/log.h"
 #include "proxy/relay.h"
 #include "proxy/worker.h"
@@ -544,9 +545,11 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 		counter_add(&c->pstat->bytes_out, conn_bytes_out(c));
 	}
 	/* A peer with a live session learns of the end by close_notify, not
-	 * by a bare FIN; best effort, never after a TLS error (rule 20). */
+	 * by a bare FIN; best effort, never after a TLS error (rule 20).  If
+	 * the peer may still be sending, its socket lingers (linger.h), so
+	 * that it sees the close_notify and a FIN, never a reset. */
 	if (c->tls_ready && !c->up.shut && tls_conn_fail(c->tls) == TLS_FAIL_NONE)
-		(void)tls_conn_close_notify(c->tls);
+		c->up.shut = tls_conn_close_notify(c->tls) == TLS_OK;
 	if (c->dns_req != NULL)
 		evdns_getaddrinfo_cancel(c->dns_req);
 	for (int i = 0; i < 4; i++) {
@@ -557,6 +560,11 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 	}
 	if (c->timer != NULL)
 		event_free(c->timer);
+	if (c->up.shut && !c->down.eof && tls_conn_fail(c->tls) == TLS_FAIL_NONE &&
+	    c->tls_fd != -1) {
+		linger_close(r->w, c->tls_fd);
+		c->tls_fd = -1;
+	}
 	tls_conn_free(c->tls);
 	close_fd(&c->tls_fd);
 	close_fd(&c->plain_fd);

@@ -293,6 +293,7 @@ worker_init(struct worker *w, struct daemon *d, unsigned index, char *err,
 	w->d = d;
 	w->cmd_fd[0] = w->cmd_fd[1] = -1;
 	TAILQ_INIT(&w->conns);
+	TAILQ_INIT(&w->lingering);
 	if ((w->routes = calloc(d->nroutes, sizeof(*w->routes))) == NULL)
 		goto oom;
 	for (size_t i = 0; i < d->nroutes; i++)
@@ -386,6 +387,7 @@ worker_free(struct worker *w)
 		w->started = false;
 	}
 	close_all(w, "shutdown");
+	linger_free_all(w);
 	stop_listening(w);
 	for (size_t i = 0; w->routes != NULL && i < w->nroutes; i++) {
 		struct wroute *r = &w->routes[i];

@@ -15,6 +15,7 @@
 #include "proxy/audit.h"
 #include "proxy/bufpool.h"
 #include "proxy/daemon.h"
+#include "proxy/linger.h"
 #include "proxy/pipepool.h"
 #include "proxy/stats.h"
 
@@ -57,6 +58,8 @@ struct worker {
 	struct event *audit_timer;	/* flushes them every second */
 	TAILQ_HEAD(, conn) conns;
 	size_t nconns;
+	struct linger_list lingering;	/* finished TLS sockets (linger.h) */
+	size_t nlingering;
 	bool draining;
 };
 

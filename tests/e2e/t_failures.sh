@@ -44,6 +44,27 @@ check "the client route sees the server's close_notify as a clean EOF" \
 	wait_log "$T/f.log" "route=cli-dead event=close .*reason=eof"
 check "mtlsd still serves after a refused backend" still_serves
 
+# The same, with the app's bytes sent only after the server route has
+# closed: the server lingers (reads and drops them) instead of answering
+# with a reset, so the client route still ends cleanly.
+closes() { count_log "$T/f.log" "$1"; }
+dead0=$(closes "route=dead event=close") cli0=$(closes "route=cli-dead event=close .*reason=eof")
+timeout 15 python3 - "$P_CLI_DEAD" "$T/f.log" "$dead0" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+end = time.monotonic() + 10
+while sum("route=dead event=close" in l for l in open(sys.argv[2])) <= int(sys.argv[3]):
+    if time.monotonic() > end:
+        sys.exit("the server route never closed")
+    time.sleep(0.02)
+s.sendall(b"late"); s.shutdown(socket.SHUT_WR)
+s.settimeout(10)
+sys.exit(0 if s.recv(100) == b"" else "data from a dead backend")
+PY
+check "bytes sent after the server route closed get a clean EOF back" test $? -eq 0
+late_eof() { test "$(closes "route=cli-dead event=close .*reason=eof")" -gt "$cli0"; }
+check "... and the client route logs reason=eof, not upstream_reset" wait_for 10 late_eof
+
 # A backend that dies mid-stream (RST after 100000 bytes).
 out=$(timeout 30 $PEER roundtrip --connect 127.0.0.1:$P_CLI_DIES --bytes $((4 << 20)))
 rc=$?
