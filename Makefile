@@ -12,7 +12,7 @@
 BUILD   ?= build
 CC      ?= cc
 SAN     ?=
-PKGS    := libevent_core libevent_extra inih mbedtls mbedx509 mbedcrypto
+PKGS    := libevent_core libevent_extra inih mbedtls mbedx509 mbedcrypto libgcrypt
 
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-missing-field-initializers
@@ -24,7 +24,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 $(WARN) -MMD -MP -pthread $(SAN)
 LDFLAGS += -pthread $(SAN)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
-             echo -levent_core -levent_extra -linih -lmbedtls -lmbedx509 -lmbedcrypto)
+             echo -levent_core -levent_extra -linih -lmbedtls -lmbedx509 -lmbedcrypto -lgcrypt)
 
 CONFIG_SRC := $(wildcard config/*.c)
 TLS_SRC    := $(wildcard tls/*.c)

@@ -23,7 +23,12 @@
  * it; the original destination picks the peer (see conn_tunnel.c). */
 enum route_mode { MODE_SERVER, MODE_CLIENT, MODE_TRANSPARENT };
 enum client_auth { CLIENT_AUTH_REQUIRE, CLIENT_AUTH_OPTIONAL, CLIENT_AUTH_NONE };
-enum ktls_mode { KTLS_AUTO, KTLS_ON, KTLS_OFF };
+enum ktls_mode { KTLS_AUTO, KTLS_ON, KTLS_OFF };	/* ktls: record_layer's old alias */
+/* Who seals and opens records after the handshake: auto = the kernel where
+ * it can, else libgcrypt (mtlsd's own layer); mbedtls = mbedTLS's own. */
+enum record_layer {
+	RECORD_LAYER_AUTO, RECORD_LAYER_KERNEL, RECORD_LAYER_LIBGCRYPT, RECORD_LAYER_MBEDTLS
+};
 enum crl_stale { CRL_STALE_WARN, CRL_STALE_REFUSE };
 enum reauthorize { REAUTH_CLOSE, REAUTH_KEEP };
 enum proxy_proto { PROXY_NONE, PROXY_V2 };
@@ -36,7 +41,8 @@ enum route_key {
 	RK_ALLOW_CIDR, RK_DENY_CIDR, RK_HANDSHAKE_TIMEOUT, RK_IDLE_TIMEOUT,
 	RK_CONNECT_TIMEOUT, RK_MAX_CONNECTIONS, RK_KTLS, RK_CRL_STALE,
 	RK_REAUTHORIZE, RK_SEND_PROXY, RK_ACCEPT_PROXY, RK_BUFFER_SIZE,
-	RK_SESSION_RESUMPTION, RK_ALLOW_PORTS, RK_COUNT
+	RK_SESSION_RESUMPTION, RK_ALLOW_PORTS, RK_RECORD_LAYER,
+	RK_KEY_UPDATE_RECORDS, RK_COUNT
 };
 
 /* allow_ports: an inclusive range of TCP ports. */
@@ -73,7 +79,9 @@ struct route_config {
 	size_t n_allow_cidr, n_deny_cidr;
 	uint32_t handshake_timeout_ms, idle_timeout_ms, connect_timeout_ms;
 	unsigned long max_connections;
-	enum ktls_mode ktls;
+	enum ktls_mode ktls;		/* as written; record_layer says what counts */
+	enum record_layer record_layer;
+	uint64_t key_update_records;	/* own layer: KeyUpdate after this many */
 	enum crl_stale crl_stale;
 	enum reauthorize reauthorize;
 	enum proxy_proto send_proxy;	/* server routes: to the backend */
@@ -136,5 +144,9 @@ const struct route_config *config_route(const struct config *cfg, const char *na
 #define CONFIG_DEFAULT_DRAIN_TIMEOUT_MS		(30 * 1000)
 #define CONFIG_DEFAULT_MAX_CONNECTIONS		10000
 #define CONFIG_DEFAULT_BUFFER_SIZE		(64 * 1024)
+#define CONFIG_DEFAULT_KEY_UPDATE_RECORDS	(UINT64_C(1) << 23)
+
+/* "auto", "kernel", "libgcrypt" or "mbedtls". */
+const char *config_record_layer_name(enum record_layer l);
 
 #endif /* MTLSD_CONFIG_CONFIG_H */

@@ -25,6 +25,8 @@ route_init_defaults(struct route_config *r)
 	r->connect_timeout_ms = CONFIG_DEFAULT_CONNECT_TIMEOUT_MS;
 	r->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
 	r->ktls = KTLS_AUTO;
+	r->record_layer = RECORD_LAYER_AUTO;
+	r->key_update_records = CONFIG_DEFAULT_KEY_UPDATE_RECORDS;
 	r->crl_stale = CRL_STALE_WARN;
 	r->reauthorize = REAUTH_CLOSE;
 	r->send_proxy = PROXY_NONE;
@@ -82,6 +84,8 @@ inherit(struct route_config *r, const struct route_config *d, enum route_key k)
 	case RK_CONNECT_TIMEOUT: r->connect_timeout_ms = d->connect_timeout_ms; break;
 	case RK_MAX_CONNECTIONS: r->max_connections = d->max_connections; break;
 	case RK_KTLS: r->ktls = d->ktls; break;
+	case RK_RECORD_LAYER: r->record_layer = d->record_layer; break;
+	case RK_KEY_UPDATE_RECORDS: r->key_update_records = d->key_update_records; break;
 	case RK_CRL_STALE: r->crl_stale = d->crl_stale; break;
 	case RK_REAUTHORIZE: r->reauthorize = d->reauthorize; break;
 	case RK_BUFFER_SIZE: r->buffer_size = d->buffer_size; break;
@@ -154,6 +158,27 @@ check_transparent(struct loader *L, const struct route_config *r)
 		    "listens on TCP, where nftables redirects connections", r->name);
 }
 
+/* ktls is record_layer's old name: on = kernel, off = libgcrypt (user
+ * space, which is mtlsd's own layer now).  One of the two, not both. */
+static void
+check_record_layer(struct loader *L, struct route_config *r)
+{
+	static const enum record_layer from_ktls[] = {
+		[KTLS_AUTO] = RECORD_LAYER_AUTO, [KTLS_ON] = RECORD_LAYER_KERNEL,
+		[KTLS_OFF] = RECORD_LAYER_LIBGCRYPT,
+	};
+
+	if (r->line[RK_KTLS] == 0)
+		return;
+	if (r->line[RK_RECORD_LAYER] != 0) {
+		loader_error(L, r->line[RK_KTLS] > r->line[RK_RECORD_LAYER] ?
+		    r->line[RK_KTLS] : r->line[RK_RECORD_LAYER], "[%s]: set "
+		    "record_layer only; ktls is its deprecated alias", r->name);
+		return;
+	}
+	r->record_layer = from_ktls[r->ktls];
+}
+
 /* own[k]: the route set key k itself (not inherited from [global]). */
 static void
 check_route(struct loader *L, struct route_config *r, const bool *own)
@@ -210,6 +235,7 @@ check_route(struct loader *L, struct route_config *r, const bool *own)
 	}
 	if (r->key_password_file != NULL && r->key == NULL)
 		refuse_key(L, r, RK_KEY_PASSWORD_FILE, "needs 'key'");
+	check_record_layer(L, r);
 
 	/* Files the route set itself; inherited ones were checked once. */
 	for (enum route_key k = RK_CERT; k <= RK_KEY_PASSWORD_FILE; k++)

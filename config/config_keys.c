@@ -51,6 +51,8 @@ static const struct key_def keys[] = {
 	{ "buffer_size",	SCOPE_BOTH, RK_BUFFER_SIZE, false },
 	{ "session_resumption",	SCOPE_BOTH, RK_SESSION_RESUMPTION, false },
 	{ "allow_ports",	SCOPE_ROUTE, RK_ALLOW_PORTS, true },
+	{ "record_layer",	SCOPE_BOTH, RK_RECORD_LAYER, false },
+	{ "key_update_records",	SCOPE_BOTH, RK_KEY_UPDATE_RECORDS, false },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -61,6 +63,14 @@ config_key_name(enum route_key k)
 		if (keys[i].scope != SCOPE_GLOBAL && keys[i].id == (int)k)
 			return keys[i].name;
 	return "?";
+}
+
+const char *
+config_record_layer_name(enum record_layer l)
+{
+	static const char *const names[] = { "auto", "kernel", "libgcrypt", "mbedtls" };
+
+	return (unsigned)l < 4 ? names[l] : "?";
 }
 
 const char *
@@ -197,6 +207,7 @@ config_set_route_key(struct loader *L, struct route_config *r, enum route_key k,
 	static const char *const modes[] = { "server", "client", "transparent" };
 	static const char *const auths[] = { "require", "optional", "none" };
 	static const char *const ktls[] = { "auto", "on", "off" };
+	static const char *const layers[] = { "auto", "kernel", "libgcrypt", "mbedtls" };
 	static const char *const stale[] = { "warn", "refuse" };
 	static const char *const reauth[] = { "close", "keep" };
 	static const char *const proxy[] = { "none", "v2" };
@@ -273,6 +284,18 @@ config_set_route_key(struct loader *L, struct route_config *r, enum route_key k,
 		if ((i = PICK(v, ktls)) < 0)
 			return *why = "expected auto, on or off", -1;
 		r->ktls = (enum ktls_mode)i;
+		return 0;
+	case RK_RECORD_LAYER:
+		if ((i = PICK(v, layers)) < 0)
+			return *why = "expected auto, kernel, libgcrypt or mbedtls", -1;
+		r->record_layer = (enum record_layer)i;
+		return 0;
+	case RK_KEY_UPDATE_RECORDS:
+		/* A count, with K/M/G as powers of 1024 (8M = 2^23). */
+		if (parse_size(v, &size, why) == -1 || size < 1 ||
+		    size > CONFIG_DEFAULT_KEY_UPDATE_RECORDS * 2)
+			return *why = "expected a number of records from 1 to 16M", -1;
+		r->key_update_records = size;
 		return 0;
 	case RK_CRL_STALE:
 		if ((i = PICK(v, stale)) < 0)

@@ -22,11 +22,12 @@
 
 /* The string fields, in the order they are written; counts go after cipher. */
 enum { F_ROUTE, F_PEER_ADDR, F_PEER_ID, F_TARGET, F_TLS_VERSION, F_CIPHER,
-	F_REASON, F_DETAIL, F_PATH, NFIELDS };
+	F_REASON, F_DETAIL, F_PATH, F_RECORD_LAYER, NFIELDS };
 #define F_COUNTS_BEFORE	F_REASON
 
 static const char *const field_keys[NFIELDS] = { "route", "peer_addr",
-	"peer_id", "target", "tls_version", "cipher", "reason", "detail", "path" };
+	"peer_id", "target", "tls_version", "cipher", "reason", "detail", "path",
+	"record_layer" };
 
 static const char *const event_names[] = { "accept", "handshake_ok",
 	"handshake_fail", "denied", "refused", "close" };
@@ -281,7 +282,7 @@ static void
 fields_of(const struct audit_record *r, struct field *f)
 {
 	const char *s[NFIELDS] = { r->route, r->peer_addr, NULL, r->target, r->tls_version,
-	    r->cipher, r->reason, r->detail, r->path };
+	    r->cipher, r->reason, r->detail, r->path, r->record_layer };
 	int i;
 
 	for (i = 0; i < NFIELDS; i++) {

@@ -66,6 +66,7 @@ struct audit_record {
 	size_t peer_id_len;		/* bytes of peer_id, embedded NULs included */
 	const char *target;		/* tunnels: the original destination */
 	const char *tls_version, *cipher, *reason, *detail, *path;
+	const char *record_layer;	/* close: kernel, libgcrypt or mbedtls */
 	bool has_counts;		/* then bytes_in, bytes_out, duration_ms are written */
 	uint64_t bytes_in, bytes_out, duration_ms;
 };

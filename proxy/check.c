@@ -50,6 +50,21 @@ warn_tunnel_names(const struct config *cfg, struct tls_material **m)
 	}
 }
 
+/* ktls still works, as record_layer's old name. */
+static void
+warn_deprecated(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct route_config *rc = &cfg->routes[i];
+
+		if (rc->line[RK_KTLS] != 0)
+			fprintf(stderr, "%s:%d: warning: ktls: deprecated; [%s] "
+			    "takes it as record_layer = %s\n", cfg->path,
+			    rc->line[RK_KTLS], rc->name,
+			    config_record_layer_name(rc->record_layer));
+	}
+}
+
 int
 check_run(const char *config_path)
 {
@@ -70,6 +85,7 @@ check_run(const char *config_path)
 	if (daemon_load_materials(cfg, m, stderr) == 0) {
 		warn_expiry(cfg, m);
 		warn_tunnel_names(cfg, m);
+		warn_deprecated(cfg);
 		printf("%s: OK (%zu route%s)\n", config_path, cfg->nroutes,
 		    cfg->nroutes == 1 ? "" : "s");
 		rc = 0;

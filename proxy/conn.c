@@ -123,6 +123,7 @@ conn_audit(struct conn *c, enum audit_event ev, const char *reason, const char *
 		ar.bytes_out = conn_bytes_out(c);
 		ar.duration_ms = conn_now_ms(c) - c->started_ms;
 		ar.path = c->ktls ? "ktls" : "userspace";
+		ar.record_layer = c->tls_ready ? tls_layer_name(tls_conn_tx_layer(c->tls)) : NULL;
 	}
 	worker_audit(c->r->w, &ar);
 }
@@ -517,7 +518,7 @@ log_close(struct conn *c, const char *reason, const char *detail)
 		log_safe(detail, strlen(detail), safe_detail, sizeof(safe_detail));
 	(lvl == LOG_LEVEL_INFO ? log_info : log_warnx)(
 	    "conn=%llu route=%s event=close peer=%s%s%s%s%s id=%s tls=%s cipher=%s%s "
-	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s "
+	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu layer=%s path=%s "
 	    "reason=%s%s%s%s",
 	    (unsigned long long)c->id, c->r->rc->name, c->peer,
 	    c->via[0] ? " via=" : "", c->via, c->target[0] ? " target=" : "",
@@ -527,6 +528,7 @@ log_close(struct conn *c, const char *reason, const char *detail)
 	    c->tls_ready && tls_conn_resumed(c->tls) ? " resumed=yes" : "",
 	    (unsigned long long)in, (unsigned long long)out,
 	    (unsigned long long)(conn_now_ms(c) - c->started_ms),
+	    c->tls_ready ? tls_layer_name(tls_conn_tx_layer(c->tls)) : "-",
 	    c->ktls ? "ktls" : "userspace", reason,
 	    detail ? " detail=\"" : "", detail ? safe_detail : "", detail ? "\"" : "");
 }

@@ -51,6 +51,8 @@ enum {
 struct dir {
 	unsigned char *buf;	/* user space: from the route's pool while in use */
 	size_t off, len;	/* bytes [off, len) wait to be written */
+	size_t mark, part;	/* own layer, down: end of the opened records;
+				 * bytes of the first one already sent */
 	int pipe[2];		/* kernel TLS: from the worker's pool while in use */
 	size_t in_pipe;		/* bytes in the pipe */
 	bool eof;		/* the source ended */
@@ -69,7 +71,9 @@ struct conn {
 	struct tls_conn *tls;
 	bool tls_ready;			/* handshake done */
 	bool ktls;			/* records in the kernel, bytes by splice() */
-	bool rx_pending;		/* kTLS TX on, RX waits for the first record */
+	bool own;			/* records on mtlsd's own layer (libgcrypt) */
+	bool rx_pending;		/* TX left mbedTLS, RX waits for the first record */
+	uint64_t key_updates;		/* own layer: KeyUpdates counted so far */
 	unsigned tls_gen;		/* the route's tls_gen when TLS began */
 	struct peer_stat *pstat;	/* per-identity counters, or NULL */
 	struct event *ev_tls_rd, *ev_tls_wr, *ev_plain_rd, *ev_plain_wr;

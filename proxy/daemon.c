@@ -56,8 +56,12 @@ daemon_tls_params(const struct route_config *rc, struct tls_params *p)
 	p->client_auth = rc->client_auth == CLIENT_AUTH_REQUIRE ? TLS_AUTH_REQUIRE :
 	    rc->client_auth == CLIENT_AUTH_OPTIONAL ? TLS_AUTH_OPTIONAL : TLS_AUTH_NONE;
 	p->crl_stale_refuse = rc->crl_stale == CRL_STALE_REFUSE;
-	p->ktls = rc->ktls != KTLS_OFF;
-	p->ktls_required = rc->ktls == KTLS_ON;
+	p->ktls = rc->record_layer == RECORD_LAYER_AUTO ||
+	    rc->record_layer == RECORD_LAYER_KERNEL;
+	p->ktls_required = rc->record_layer == RECORD_LAYER_KERNEL;
+	p->own_layer = rc->record_layer == RECORD_LAYER_AUTO ||
+	    rc->record_layer == RECORD_LAYER_LIBGCRYPT;
+	p->key_update_records = rc->key_update_records;
 	p->resumption = rc->session_resumption;
 	p->peers = rc->mode == MODE_SERVER ? rc->allow_peers : rc->expect_peers;
 	p->npeers = rc->mode == MODE_SERVER ? rc->n_allow_peers : rc->n_expect_peers;
@@ -205,9 +209,10 @@ setup_route(struct daemon *d, size_t i, char *err, size_t errlen)
 		rs->server_name = rc->server_name ? rc->server_name : rc->connect.host;
 	else if (rc->mode == MODE_TRANSPARENT)
 		rs->server_name = rc->server_name;
-	if (rc->ktls == KTLS_ON && !tls_ktls_available()) {
-		snprintf(err, errlen, "ktls = on, but this kernel offers no tls ULP "
-		    "(try 'modprobe tls', or set ktls = auto)");
+	if (rc->record_layer == RECORD_LAYER_KERNEL && !tls_ktls_available()) {
+		snprintf(err, errlen, "%s, but this kernel offers no tls ULP "
+		    "(try 'modprobe tls', or set record_layer = auto)",
+		    rc->line[RK_KTLS] ? "ktls = on" : "record_layer = kernel");
 		return -1;
 	}
 	if ((rs->listen_fds = malloc(d->nworkers * sizeof(int))) == NULL) {
@@ -389,8 +394,9 @@ daemon_run(const char *config_path)
 		materials[i] = NULL;
 		if (setup_route(&d, i, err, sizeof(err)) == -1) {
 			const struct route_config *rc = &d.cfg->routes[i];
-			fprintf(stderr, "%s:%d: %s\n", d.cfg->path, strstr(err, "ktls") ?
-			    rc->line[RK_KTLS] : rc->line[RK_LISTEN], err);
+			fprintf(stderr, "%s:%d: %s\n", d.cfg->path, strstr(err, "ULP") ?
+			    (rc->line[RK_KTLS] ? rc->line[RK_KTLS] : rc->line[RK_RECORD_LAYER]) :
+			    rc->line[RK_LISTEN], err);
 			goto out;
 		}
 	}

@@ -213,6 +213,12 @@ metrics_render(const struct daemon *d, struct evbuffer *out)
 	per_route(out, d, "mtlsd_connections_ktls_total", "counter",
 	    "Connections whose records the kernel encrypted (kTLS).",
 	    offsetof(struct route_stats, conns_ktls));
+	per_route(out, d, "mtlsd_connections_libgcrypt_total", "counter",
+	    "Connections whose records mtlsd's own layer (libgcrypt) sealed.",
+	    offsetof(struct route_stats, conns_own));
+	per_route(out, d, "mtlsd_key_updates_total", "counter",
+	    "TLS 1.3 KeyUpdates sent and received (mtlsd's own record layer).",
+	    offsetof(struct route_stats, key_updates));
 	reasons(out, d, "mtlsd_connections_refused_total", "Connections turned "
 	    "away before any TLS work, by reason.",
 	    offsetof(struct route_stats, refused), REFUSE_COUNT, refuse_name, -1);

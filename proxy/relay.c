@@ -21,6 +21,7 @@
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/relay.h"
+#include "proxy/relay_int.h"
 #include "proxy/worker.h"
 #include "tls/tls.h"
 
@@ -40,8 +41,8 @@ side_name(const struct conn *c, bool tls_side)
 
 /* A socket error on one side: <side>_reset or <side>_error.  On a kernel
  * TLS socket, EBADMSG is a record that failed authentication. */
-static int
-fail_io(struct conn *c, bool tls_side, int err)
+int
+relay_fail_io(struct conn *c, bool tls_side, int err)
 {
 	char reason[32];
 
@@ -56,8 +57,8 @@ fail_io(struct conn *c, bool tls_side, int err)
 }
 
 /* tls/ reported an error: a reset is the side's, the rest is TLS's. */
-static int
-fail_tls(struct conn *c)
+int
+relay_fail_tls(struct conn *c)
 {
 	char reason[32];
 
@@ -69,8 +70,8 @@ fail_tls(struct conn *c)
 	return -1;
 }
 
-static int
-dir_hold(struct conn *c, struct dir *d)
+int
+relay_dir_hold(struct conn *c, struct dir *d)
 {
 	if (d->buf != NULL)
 		return 0;
@@ -82,14 +83,30 @@ dir_hold(struct conn *c, struct dir *d)
 }
 
 /* An empty direction gives its buffer back: idle connections hold none. */
-static void
-dir_release_if_empty(struct conn *c, struct dir *d)
+void
+relay_dir_release_if_empty(struct conn *c, struct dir *d)
 {
 	if (d->buf != NULL && d->off == d->len) {
 		bufpool_put(&c->r->pool, d->buf);
 		d->buf = NULL;
-		d->off = d->len = 0;
+		d->off = d->len = d->mark = d->part = 0;
 	}
+}
+
+int
+relay_close_notify(struct conn *c, struct dir *d)
+{
+	int n = tls_conn_close_notify(c->tls);
+
+	if (n == TLS_WANT_WRITE || n == TLS_WANT_READ) {
+		d->wants = n == TLS_WANT_WRITE ? WANT_TLS_WR : WANT_TLS_RD;
+		return 0;
+	}
+	if (n != TLS_OK)
+		return relay_fail_tls(c);
+	(void)shutdown(c->tls_fd, SHUT_WR);
+	d->shut = true;
+	return 0;
 }
 
 /* plain -> TLS.  Returns 0, or -1 when c was freed. */
@@ -109,7 +126,7 @@ pump_up(struct conn *c)
 		return 0;
 	}
 	if (n != TLS_OK)
-		return fail_tls(c);
+		return relay_fail_tls(c);
 	for (;;) {
 		if (d->off < d->len) {
 			size_t chunk = d->len - d->off;
@@ -130,32 +147,19 @@ pump_up(struct conn *c)
 			else if (n == TLS_WANT_READ)
 				d->wants = WANT_TLS_RD;
 			else
-				return fail_tls(c);
+				return relay_fail_tls(c);
 			break;
 		}
 		if (d->eof) {
-			if (d->shut)
-				break;
-			n = tls_conn_close_notify(c->tls);
-			if (n == TLS_WANT_WRITE) {
-				d->wants = WANT_TLS_WR;
-				break;
-			}
-			if (n == TLS_WANT_READ) {
-				d->wants = WANT_TLS_RD;
-				break;
-			}
-			if (n != TLS_OK)
-				return fail_tls(c);
-			(void)shutdown(c->tls_fd, SHUT_WR);
-			d->shut = true;
+			if (!d->shut && relay_close_notify(c, d) == -1)
+				return -1;
 			break;
 		}
 		if (!maybe_more) {
 			d->wants = WANT_PLAIN_RD;
 			break;
 		}
-		if (dir_hold(c, d) == -1)
+		if (relay_dir_hold(c, d) == -1)
 			return -1;
 		n = recv(c->plain_fd, d->buf + d->len, cap - d->len, 0);
 		if (n > 0) {
@@ -167,10 +171,10 @@ pump_up(struct conn *c)
 			d->wants = WANT_PLAIN_RD;
 			break;
 		} else if (errno != EINTR) {
-			return fail_io(c, false, errno);
+			return relay_fail_io(c, false, errno);
 		}
 	}
-	dir_release_if_empty(c, d);
+	relay_dir_release_if_empty(c, d);
 	return 0;
 }
 
@@ -189,7 +193,7 @@ pump_down(struct conn *c)
 		 * Reading on until WANT_READ also empties what mbedTLS holds,
 		 * for which no socket event would come (STYLE rule 18). */
 		while (!d->eof && !tls_dry && d->len < cap) {
-			if (dir_hold(c, d) == -1)
+			if (relay_dir_hold(c, d) == -1)
 				return -1;
 			n = tls_conn_read(c->tls, d->buf + d->len, cap - d->len);
 			if (n > 0) {
@@ -211,7 +215,7 @@ pump_down(struct conn *c)
 			} else if (n == TLS_EOF) {
 				d->eof = true;
 			} else {
-				return fail_tls(c);
+				return relay_fail_tls(c);
 			}
 		}
 		if (d->off < d->len) {
@@ -229,7 +233,7 @@ pump_down(struct conn *c)
 			}
 			if (n == -1 && errno == EINTR)
 				continue;
-			return fail_io(c, false, errno);
+			return relay_fail_io(c, false, errno);
 		}
 		if (d->eof && !d->shut) {
 			(void)shutdown(c->plain_fd, SHUT_WR);
@@ -237,7 +241,7 @@ pump_down(struct conn *c)
 		}
 		break;
 	}
-	dir_release_if_empty(c, d);
+	relay_dir_release_if_empty(c, d);
 	return 0;
 }
 
@@ -263,7 +267,7 @@ ktls_control(struct conn *c, struct dir *d)
 		return 0;
 	}
 	if (n < 0)
-		return fail_tls(c);
+		return relay_fail_tls(c);
 	/* Data after all: into the (empty) pipe, then on as usual. */
 	if (vmsplice(d->pipe[1], &iov, 1, 0) != n) {
 		conn_free(c, "internal_error", "vmsplice");
@@ -302,23 +306,17 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 				d->wants = up ? WANT_TLS_WR : WANT_PLAIN_WR;
 				break;
 			}
-			return fail_io(c, up, errno);
+			return relay_fail_io(c, up, errno);
 		}
 		if (d->eof) {
 			if (d->shut)
 				break;
 			if (up) {
-				n = tls_conn_close_notify(c->tls);
-				if (n == TLS_WANT_WRITE) {
-					d->wants = WANT_TLS_WR;
-					break;
-				}
-				if (n != TLS_OK)
-					return fail_tls(c);
-				(void)shutdown(c->tls_fd, SHUT_WR);
-			} else {
-				(void)shutdown(c->plain_fd, SHUT_WR);
+				if (relay_close_notify(c, d) == -1)
+					return -1;
+				break;
 			}
+			(void)shutdown(c->plain_fd, SHUT_WR);
 			d->shut = true;
 			break;
 		}
@@ -350,7 +348,7 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 			if (ktls_control(c, d) == -1)
 				return -1;
 		} else if (errno != EINTR) {
-			return fail_io(c, !up, errno);
+			return relay_fail_io(c, !up, errno);
 		}
 	}
 	if (d->in_pipe == 0)
@@ -358,74 +356,138 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 	return 0;
 }
 
-/* TX is the kernel's already: from here on, failing means closing.
+/* TX has left mbedTLS already: from here on, failing means closing.
  * Returns 0, or -1 when c was freed. */
 static int
-ktls_switch_rx(struct conn *c)
+switch_rx(struct conn *c)
 {
 	const char *why;
 
-	if (tls_ktls_start_rx(c->tls, &why) == -1) {
-		conn_free(c, "ktls_failed", why);
+	if ((c->ktls ? tls_ktls_start_rx(c->tls, &why) :
+	    tls_rec_start_rx(c->tls, &why)) == -1) {
+		conn_free(c, c->ktls ? "ktls_failed" : "tls_error", why);
 		return -1;
 	}
 	c->rx_pending = false;
-	dir_release_if_empty(c, &c->down);
+	relay_dir_release_if_empty(c, &c->down);
 	return 0;
 }
 
-/* Hands the session to kernel TLS when the route wants it and the kernel
- * has it.  Returns 0 (whichever path was taken), or -1 when c was freed. */
-static int
-ktls_switch(struct conn *c)
+/* Whether RX must stay in mbedTLS for now.  A resuming client keeps it
+ * until the server's first record, which is its ticket when it sends one:
+ * mbedTLS must read that, a faster layer could only drop it.  So does a
+ * connection whose tunnel header shared a record with data still inside
+ * mbedTLS. */
+static bool
+rx_waits(const struct conn *c)
 {
-	enum ktls_mode mode = c->r->rc->ktls;
+	return (!c->server && c->r->rc->session_resumption) || tls_conn_pending(c->tls);
+}
+
+/* Kernel TLS, where the route allows it and the kernel has it.  Returns
+ * 1 when the connection took it, 0 when it goes on without (nothing
+ * changed), -1 when c was freed. */
+static int
+kernel_switch(struct conn *c)
+{
+	enum record_layer want = c->r->rc->record_layer;
 	const char *why;
 
-	if (mode == KTLS_OFF || !tls_ktls_available())
+	if ((want != RECORD_LAYER_AUTO && want != RECORD_LAYER_KERNEL) ||
+	    !tls_ktls_available())
 		return 0;
-	/* Nothing changed yet if TX fails (a ChaCha20 suite, or a peer that
-	 * already sent its FIN, which the kernel's TLS layer refuses): the
-	 * connection goes on in user space, and says so. */
+	/* Nothing changed yet if TX fails (a ChaCha20 suite the kernel lacks,
+	 * or a peer that already sent its FIN, which the kernel's TLS layer
+	 * refuses): the connection goes on in user space, and says so. */
 	if (tls_ktls_start_tx(c->tls, &why) == -1) {
-		(mode == KTLS_ON ? log_warnx : log_debug)("conn=%llu route=%s "
-		    "event=ktls status=fallback path=userspace reason=\"%s\"",
+		(want == RECORD_LAYER_KERNEL ? log_warnx : log_debug)("conn=%llu "
+		    "route=%s event=ktls status=fallback path=userspace reason=\"%s\"",
 		    (unsigned long long)c->id, c->r->rc->name, why);
 		return 0;
 	}
 	c->ktls = true;
 	counter_add(&c->r->stats.conns_ktls, 1);
-	/* A resuming client keeps RX in mbedTLS until the server's first
-	 * record, which is its ticket when it sends one: mbedTLS must read
-	 * that, the kernel could only drop it.  So does a connection whose
-	 * tunnel header shared a record with data still inside mbedTLS. */
-	if ((!c->server && c->r->rc->session_resumption) || tls_conn_pending(c->tls)) {
+	return 1;
+}
+
+/* mtlsd's own record layer, unless the route keeps mbedTLS's.  Returns 1
+ * when the connection took it, 0 when it stays on mbedTLS's. */
+static int
+own_switch(struct conn *c)
+{
+	enum record_layer want = c->r->rc->record_layer;
+	const char *why = NULL;
+
+	if (want == RECORD_LAYER_MBEDTLS)
+		return 0;
+	if (c->r->pool.size < RELAY_OWN_MIN_BUFFER)
+		why = "buffer_size is below 18437 bytes, the largest record";
+	else if (tls_rec_start_tx(c->tls, &why) == 0)
+		why = NULL;
+	if (why != NULL) {
+		(want == RECORD_LAYER_LIBGCRYPT ? log_warnx : log_debug)("conn=%llu "
+		    "route=%s event=record_layer status=fallback layer=mbedtls "
+		    "reason=\"%s\"", (unsigned long long)c->id, c->r->rc->name, why);
+		return 0;
+	}
+	c->own = true;
+	counter_add(&c->r->stats.conns_own, 1);
+	return 1;
+}
+
+/* Hands the records to the kernel or to mtlsd's own layer, as the route
+ * and the kernel allow.  Returns 0 (whichever layer was taken), or -1 when
+ * c was freed. */
+static int
+layer_switch(struct conn *c)
+{
+	int r = kernel_switch(c);
+
+	if (r == 0)
+		r = own_switch(c);
+	if (r <= 0)
+		return r;
+	if (rx_waits(c)) {
 		c->rx_pending = true;
 		return 0;
 	}
-	return ktls_switch_rx(c);
+	return switch_rx(c);
+}
+
+/* The pumps of the layer each direction is on. */
+static int
+pump_up_any(struct conn *c)
+{
+	if (c->ktls)
+		return pump_splice(c, &c->up, true);
+	return c->own ? relay_up_own(c) : pump_up(c);
+}
+
+static int
+pump_down_any(struct conn *c)
+{
+	if (c->rx_pending || (!c->ktls && !c->own))
+		return pump_down(c);
+	return c->ktls ? pump_splice(c, &c->down, false) : relay_down_own(c);
 }
 
 int
 relay_run(struct conn *c, unsigned fired)
 {
 	struct route_stats *st = &c->r->stats;
-	uint64_t up0 = c->up.bytes, down0 = c->down.bytes;
+	uint64_t up0 = c->up.bytes, down0 = c->down.bytes, ku;
 
-	if (c->up.wants & fired) {
-		if ((c->ktls ? pump_splice(c, &c->up, true) : pump_up(c)) == -1)
-			return -1;
-	}
+	if ((c->up.wants & fired) && pump_up_any(c) == -1)
+		return -1;
 	if (c->down.wants & fired) {
-		bool user = !c->ktls || c->rx_pending;
-		if ((user ? pump_down(c) : pump_splice(c, &c->down, false)) == -1)
+		if (pump_down_any(c) == -1)
 			return -1;
 		/* The ticket (or the first record) is in, nothing is left in
-		 * mbedTLS or in the buffer: RX goes to the kernel. */
+		 * mbedTLS or in the buffer: RX leaves mbedTLS too. */
 		if (c->rx_pending && tls_conn_records_read(c->tls) > 0 &&
 		    c->down.off == c->down.len && !c->down.eof &&
-		    tls_ktls_rx_ready(c->tls)) {
-			if (ktls_switch_rx(c) == -1)
+		    tls_conn_rx_ready(c->tls)) {
+			if (switch_rx(c) == -1)
 				return -1;
 			c->down.wants = WANT_TLS_RD;
 		}
@@ -437,8 +499,12 @@ relay_run(struct conn *c, unsigned fired)
 		counter_add(&st->bytes_out, c->server ? up : down);
 		c->last_active_ms = conn_now_ms(c);
 	}
+	if (c->own && (ku = tls_conn_key_updates(c->tls)) != c->key_updates) {
+		counter_add(&st->key_updates, ku - c->key_updates);
+		c->key_updates = ku;
+	}
 	/* Spilled bytes wait for the socket: the up pump sends them. */
-	if (!c->ktls && tls_conn_spilled(c->tls))
+	if (!c->ktls && !c->own && tls_conn_spilled(c->tls))
 		c->up.wants |= WANT_TLS_WR;
 	if (c->up.shut && c->down.shut) {
 		conn_free(c, "eof", tls_conn_truncated(c->tls) ?
@@ -452,10 +518,10 @@ relay_run(struct conn *c, unsigned fired)
 int
 relay_start(struct conn *c)
 {
-	if (ktls_switch(c) == -1)
+	if (layer_switch(c) == -1)
 		return -1;
-	/* For good in user space: small records in one recv() each. */
-	if (!c->ktls && tls_conn_read_ahead(c->tls) == -1) {
+	/* For good on mbedTLS's layer: small records in one recv() each. */
+	if (!c->ktls && !c->own && tls_conn_read_ahead(c->tls) == -1) {
 		conn_free(c, "out_of_memory", "no read-ahead buffer");
 		return -1;
 	}

@@ -88,11 +88,20 @@ struct tls_params {
 	enum tls_auth client_auth;	/* servers */
 	bool crl_stale_refuse;		/* refuse, rather than warn, past nextUpdate */
 	bool ktls;			/* prepare sessions for kernel TLS */
+	bool own_layer;			/* ... or for mtlsd's own record layer */
+	uint64_t key_update_records;	/* own layer: records per key (0: default) */
 	bool ktls_required;		/* offer only suites the kernel takes */
 	bool resumption;		/* TLS 1.3 session tickets */
 	const struct peer_pattern *peers;	/* allow_peers / expect_peers */
 	size_t npeers;
 };
+
+/* Who seals and opens a direction's records after the handshake. */
+enum tls_layer { TLS_LAYER_MBEDTLS, TLS_LAYER_OWN, TLS_LAYER_KERNEL };
+
+/* The default of key_update_records: 2^23 records (128 GiB of full
+ * records), well inside AES-GCM's limit of about 2^24.5 (RFC 8446 5.5). */
+#define TLS_KEY_UPDATE_RECORDS_DEFAULT (UINT64_C(1) << 23)
 
 /* Once per process, before anything else here (and after any fork). */
 int tls_global_init(void);
@@ -253,8 +262,6 @@ bool tls_ktls_available(void);			/* probes once, thread-safe */
 int tls_ktls_start_tx(struct tls_conn *c, const char **why);
 int tls_ktls_start_rx(struct tls_conn *c, const char **why);
 
-/* Whether RX can switch now: nothing received waits inside mbedTLS. */
-bool tls_ktls_rx_ready(const struct tls_conn *c);
 
 /*
  * After start_rx, when splice() from the fd fails with EINVAL (a non-data
@@ -264,5 +271,71 @@ bool tls_ktls_rx_ready(const struct tls_conn *c);
  * KeyUpdate, anything else unexpected; reason in tls_conn_fail()).
  */
 ssize_t tls_ktls_recv(struct tls_conn *c, void *buf, size_t len);
+
+/* Which layer seals (tx) and opens (rx) c's records now. */
+enum tls_layer tls_conn_tx_layer(const struct tls_conn *c);
+enum tls_layer tls_conn_rx_layer(const struct tls_conn *c);
+const char *tls_layer_name(enum tls_layer l);	/* "kernel", "libgcrypt", "mbedtls" */
+
+/*
+ * mtlsd's own record layer (tls_rec.c), on libgcrypt.  After the handshake,
+ * tls_rec_start_tx() and tls_rec_start_rx() take each direction's keys from
+ * mbedTLS (RX may wait as for kernel TLS: see tls_conn_rx_ready()).  Once
+ * both have, mbedTLS's session is freed.  Records are sealed and opened in
+ * the caller's buffer; this module never copies a payload.  The start
+ * calls return 0, or -1 with *why (nothing changed: the direction stays
+ * with mbedTLS).
+ */
+#define TLS_REC_HEADER		5	/* a record's type, version, length */
+#define TLS_REC_PAYLOAD_MAX	16384	/* plaintext bytes per record */
+int tls_rec_global_init(void);			/* libgcrypt; once, any thread */
+const char *tls_rec_library_version(void);	/* libgcrypt's version */
+int tls_rec_start_tx(struct tls_conn *c, const char **why);
+int tls_rec_start_rx(struct tls_conn *c, const char **why);
+
+/* Whether RX can leave mbedTLS now: nothing received waits inside it. */
+bool tls_conn_rx_ready(const struct tls_conn *c);
+
+/* Room a sealed record needs before (*pre, the header) and after (*post,
+ * the tag) its payload, on this connection (TX). */
+void tls_rec_frame(const struct tls_conn *c, size_t *pre, size_t *post);
+
+/*
+ * Before sealing up to `records` new records: sends our control records
+ * (a KeyUpdate, an answer to the peer's, an alert) once every sealed byte
+ * was sent, and starts a KeyUpdate when the key is due.  TLS_OK (seal
+ * now), TLS_WANT_WRITE, or TLS_ERR.
+ */
+int tls_rec_tx_ready(struct tls_conn *c, size_t records);
+
+/* Whether control records wait to be sent (call tls_rec_tx_ready()). */
+bool tls_rec_tx_pending(const struct tls_conn *c);
+
+/*
+ * Seals len (<= TLS_REC_PAYLOAD_MAX) bytes of data at p in place; pre bytes
+ * before p and post after p + len are the record's (tls_rec_frame).
+ * Returns the record's length, starting at p - pre, or TLS_ERR.
+ */
+ssize_t tls_rec_seal(struct tls_conn *c, unsigned char *p, size_t len);
+
+/* Sends sealed bytes: count > 0, TLS_WANT_WRITE or TLS_ERR. */
+ssize_t tls_rec_send(struct tls_conn *c, const unsigned char *p, size_t len);
+
+/* Receives ciphertext: count > 0, TLS_WANT_READ, TLS_EOF (TCP ended: see
+ * tls_conn_truncated) or TLS_ERR. */
+ssize_t tls_rec_recv(struct tls_conn *c, unsigned char *p, size_t len);
+
+/*
+ * Opens the record at p, of which avail bytes were received.  TLS_WANT_READ
+ * if it is not all there; otherwise *rec_len is its length and the result
+ * is the number of data bytes (0: none, e.g. a dropped ticket or a
+ * KeyUpdate that was followed) now in plaintext at *data, TLS_EOF
+ * (close_notify), or TLS_ERR (our alert was sent where it could be).
+ */
+ssize_t tls_rec_open(struct tls_conn *c, unsigned char *p, size_t avail,
+    size_t *rec_len, unsigned char **data);
+
+/* KeyUpdates sent and received so far (own layer). */
+uint64_t tls_conn_key_updates(const struct tls_conn *c);
 
 #endif /* MTLSD_TLS_TLS_H */

@@ -180,7 +180,8 @@ tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name)
 		goto fail;
 	mbedtls_ssl_set_verify(&c->ssl, tls_peer_verify, c);
 	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
-	if (ctx->want_ktls && tls_ktls_watch(c) == -1)
+	c->key_limit = ctx->key_limit;
+	if ((ctx->want_ktls || ctx->want_own) && tls_keys_watch(c) == -1)
 		goto fail;
 	if (tls_ticket_offer(c) == -1)
 		goto fail;
@@ -195,7 +196,8 @@ tls_conn_free(struct tls_conn *c)
 {
 	if (c == NULL)
 		return;
-	tls_ktls_forget(c);
+	tls_keys_forget(c);
+	tls_rec_free(c);
 	if (!c->ssl_freed)
 		mbedtls_ssl_free(&c->ssl);
 	free(c->spill);
@@ -384,9 +386,11 @@ tls_conn_close_notify(struct tls_conn *c)
 {
 	int ret;
 
-	if (c->ktls_tx)
+	if (c->tx_layer == TLS_LAYER_KERNEL)
 		return tls_ktls_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
 		    MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
+	if (c->tx_layer == TLS_LAYER_OWN)
+		return tls_rec_close_notify(c);
 	/* As for writes: a flush by a read's handshake step may have sent the
 	 * half-sent alert already; do not send a second one. */
 	for (;;) {
@@ -504,4 +508,30 @@ tls_conn_cipher(const struct tls_conn *c)
 	const char *s = c->ssl_freed ? c->cipher : mbedtls_ssl_get_ciphersuite(&c->ssl);
 
 	return s ? s : "-";
+}
+
+enum tls_layer
+tls_conn_tx_layer(const struct tls_conn *c)
+{
+	return c->tx_layer;
+}
+
+enum tls_layer
+tls_conn_rx_layer(const struct tls_conn *c)
+{
+	return c->rx_layer;
+}
+
+const char *
+tls_layer_name(enum tls_layer l)
+{
+	switch (l) {
+	case TLS_LAYER_KERNEL:
+		return "kernel";
+	case TLS_LAYER_OWN:
+		return "libgcrypt";
+	case TLS_LAYER_MBEDTLS:
+		break;
+	}
+	return "mbedtls";
 }

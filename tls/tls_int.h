@@ -45,6 +45,8 @@ struct tls_material {
 	enum tls_auth client_auth;
 	bool crl_stale_refuse;
 	bool want_ktls;
+	bool want_own;
+	uint64_t key_limit;
 	bool ktls_required;
 	struct peer_pattern *peers;
 	size_t npeers;
@@ -77,7 +79,9 @@ struct tls_ctx {
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	bool crl_stale_refuse;
-	bool want_ktls;			/* export keys for a kernel-TLS switch */
+	bool want_ktls;			/* records may go to the kernel */
+	bool want_own;			/* ... or to mtlsd's own layer */
+	uint64_t key_limit;		/* own layer: records per key */
 	bool crl_stale_seen;		/* a session used a stale CRL */
 	/* session resumption (tls_ticket.c) */
 	bool resumption;
@@ -89,7 +93,22 @@ struct tls_ctx {
 	size_t npeers;
 };
 
-struct tls_ktls_keys;
+struct tls_export;
+struct tls_rec;
+
+/* What a fast record layer needs of one direction (tls_keys.c). */
+enum tls_aead { TLS_AEAD_AES_128_GCM, TLS_AEAD_AES_256_GCM, TLS_AEAD_CHACHA20_POLY1305 };
+struct tls_dir_keys {
+	enum tls_aead aead;
+	bool v13;
+	size_t key_len;
+	unsigned char key[32];
+	unsigned char iv[12];		/* TLS 1.2 AES-GCM: the 4-byte salt only */
+	uint64_t seq;			/* the next record's number */
+	unsigned char secret[48];	/* TLS 1.3: the traffic secret (KeyUpdate) */
+	size_t secret_len;
+	int md;				/* TLS 1.3: the key schedule's hash */
+};
 
 struct tls_conn {
 	struct tls_ctx *ctx;
@@ -124,9 +143,11 @@ struct tls_conn {
 	bool offered;			/* clients: a ticket was offered */
 	char offered_id[TLS_PEER_ID_MAX];
 	size_t offered_id_len;
-	/* kernel TLS (tls_ktls.c) */
-	struct tls_ktls_keys *keys;	/* secrets until the switch */
-	bool ktls_tx, ktls_rx;
+	/* the fast record layers (tls_keys.c, tls_ktls.c, tls_rec.c) */
+	struct tls_export *keys;	/* secrets until the switch */
+	enum tls_layer tx_layer, rx_layer;	/* who seals and opens records */
+	struct tls_rec *rec;		/* mtlsd's own layer's state */
+	uint64_t key_limit;		/* own layer: KeyUpdate after this many records */
 	bool ssl_freed;			/* mbedTLS's session is gone */
 	char version[16], cipher[64];	/* kept when ssl is freed */
 	unsigned char *peer_der;	/* the peer's certificate, ditto */
@@ -158,11 +179,40 @@ int tls_ticket_offer(struct tls_conn *c);
 void tls_ticket_keep(struct tls_conn *c);
 void tls_ticket_settle(struct tls_conn *c);
 
-/* tls_ktls.c: capture the traffic secrets during the handshake. */
-int tls_ktls_watch(struct tls_conn *c);
+/* tls_keys.c: capture the traffic secrets during the handshake; wipe them. */
+int tls_keys_watch(struct tls_conn *c);
+void tls_keys_forget(struct tls_conn *c);
 
-/* tls_ktls.c: wipe and free the captured secrets. */
-void tls_ktls_forget(struct tls_conn *c);
+/* tls_keys.c: the suite's AEAD, key length and hash; false if neither fast
+ * layer takes it. */
+bool tls_keys_suite(int id, enum tls_aead *aead, size_t *key_len, int *md);
+
+/* tls_keys.c: one direction's keys (tx: ours) and next record number, as
+ * the handshake left them.  0, or -1 with *why. */
+int tls_keys_derive(struct tls_conn *c, bool tx, struct tls_dir_keys *k,
+    const char **why);
+
+/* tls_keys.c: key and IV from k->secret; the next generation of k
+ * (KeyUpdate, TLS 1.3 only; seq restarts at 0).  0 or -1. */
+int tls_dir_keys_from_secret(struct tls_dir_keys *k);
+int tls_dir_keys_update(struct tls_dir_keys *k);
+void tls_dir_keys_wipe(struct tls_dir_keys *k);
+
+/* tls_keys.c: whether TX may leave mbedTLS now (nothing unsent); the
+ * switches' bookkeeping: mbedTLS may no longer write once TX left, and its
+ * session is freed once both directions have. */
+bool tls_keys_tx_ready(const struct tls_conn *c, const char **why);
+void tls_keys_tx_switched(struct tls_conn *c, enum tls_layer layer);
+void tls_keys_rx_switched(struct tls_conn *c, enum tls_layer layer);
+
+/* tls_rec.c: frees the own layer's state, wiping its keys. */
+void tls_rec_free(struct tls_conn *c);
+
+/* tls_rec.c: one alert of ours, best effort (nothing half-sent). */
+void tls_rec_alert(struct tls_conn *c, unsigned char level, unsigned char desc);
+
+/* tls_rec.c: close_notify through the own layer. */
+int tls_rec_close_notify(struct tls_conn *c);
 
 /* tls_ktls.c: one alert record through kernel TLS. */
 int tls_ktls_send_alert(struct tls_conn *c, unsigned char level, unsigned char desc);

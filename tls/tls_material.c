@@ -199,6 +199,9 @@ tls_material_load(const struct tls_params *p, struct tls_error *err)
 	m->client_auth = p->client_auth;
 	m->crl_stale_refuse = p->crl_stale_refuse;
 	m->want_ktls = p->ktls;
+	m->want_own = p->own_layer;
+	m->key_limit = p->key_update_records ? p->key_update_records :
+	    TLS_KEY_UPDATE_RECORDS_DEFAULT;
 	m->resumption = p->resumption;
 	if (m->resumption && m->role == TLS_ROLE_SERVER &&
 	    tls_ticket_material_init(m) == -1) {
@@ -378,6 +381,7 @@ tls_material_equal(const struct tls_material *a, const struct tls_material *b)
 	    a->client_auth == b->client_auth &&
 	    a->crl_stale_refuse == b->crl_stale_refuse &&
 	    a->want_ktls == b->want_ktls && a->ktls_required == b->ktls_required &&
+	    a->want_own == b->want_own && a->key_limit == b->key_limit &&
 	    a->resumption == b->resumption &&
 	    blob_equal(&a->cert, &b->cert) && blob_equal(&a->ca, &b->ca) &&
 	    blob_equal(&a->crl, &b->crl) &&

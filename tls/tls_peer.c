@@ -271,8 +271,10 @@ tls_conn_reverify(struct tls_conn *c, struct tls_ctx *ctx)
 	    c->fail == TLS_FAIL_EXPIRED ? MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED :
 	    c->fail == TLS_FAIL_UNKNOWN_CA ? MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA :
 	    MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED;
-	if (c->ktls_tx)
+	if (c->tx_layer == TLS_LAYER_KERNEL)
 		(void)tls_ktls_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_FATAL, alert);
+	else if (c->tx_layer == TLS_LAYER_OWN)
+		tls_rec_alert(c, MBEDTLS_SSL_ALERT_LEVEL_FATAL, alert);
 	else
 		(void)mbedtls_ssl_send_alert_message(&c->ssl,
 		    MBEDTLS_SSL_ALERT_LEVEL_FATAL, alert);
