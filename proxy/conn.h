@@ -74,6 +74,8 @@ struct conn {
 	bool own;			/* records on mtlsd's own layer (libgcrypt) */
 	bool rx_pending;		/* TX left mbedTLS, RX waits for the first record */
 	uint64_t key_updates;		/* own layer: KeyUpdates counted so far */
+	uint64_t tx_records;		/* mbedTLS, kernel: records sent (at most) */
+	uint64_t tx_record_limit;	/* ... and where they must stop; 0: none */
 	unsigned tls_gen;		/* the route's tls_gen when TLS began */
 	struct peer_stat *pstat;	/* per-identity counters, or NULL */
 	struct event *ev_tls_rd, *ev_tls_wr, *ev_plain_rd, *ev_plain_wr;

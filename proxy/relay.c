@@ -136,6 +136,7 @@ pump_up(struct conn *c)
 			 * (STYLE rule 19): off and len only move on success. */
 			n = tls_conn_write(c->tls, d->buf + d->off, chunk);
 			if (n > 0) {
+				c->tx_records++;	/* one record per write */
 				d->off += (size_t)n;
 				d->bytes += (uint64_t)n;
 				if (d->off == d->len)
@@ -296,6 +297,10 @@ pump_splice(struct conn *c, struct dir *d, bool up)
 			n = splice(d->pipe[0], NULL, dst, NULL, d->in_pipe,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
+				/* The kernel makes at most one record per 16 KiB
+				 * of one call: an upper bound of its count. */
+				if (up)
+					c->tx_records += ((uint64_t)n + 16383) / 16384;
 				d->in_pipe -= (size_t)n;
 				d->bytes += (uint64_t)n;
 				continue;
@@ -499,6 +504,14 @@ relay_run(struct conn *c, unsigned fired)
 		counter_add(&st->bytes_out, c->server ? up : down);
 		c->last_active_ms = conn_now_ms(c);
 	}
+	/* mbedTLS and the kernel cannot change keys: at the limit an AES-GCM
+	 * connection ends rather than overrun its key (RFC 8446 5.5). */
+	if (c->tx_record_limit != 0 && c->tx_records >= c->tx_record_limit) {
+		counter_add(&st->key_limit_closes, 1);
+		conn_free(c, "key_limit", "key_update_records reached on a record "
+		    "layer that cannot change keys");
+		return -1;
+	}
 	if (c->own && (ku = tls_conn_key_updates(c->tls)) != c->key_updates) {
 		counter_add(&st->key_updates, ku - c->key_updates);
 		c->key_updates = ku;
@@ -525,6 +538,8 @@ relay_start(struct conn *c)
 		conn_free(c, "out_of_memory", "no read-ahead buffer");
 		return -1;
 	}
+	if (!c->own && strstr(tls_conn_cipher(c->tls), "GCM") != NULL)
+		c->tx_record_limit = c->r->rc->key_update_records;
 	c->state = CS_RELAY;
 	c->last_active_ms = conn_now_ms(c);
 	if (c->idle_ms > 0) {

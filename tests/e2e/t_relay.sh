@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 make_pki || { not_ok "PKI"; finish; }
-read -r P_ECHO P_SRV P_CLI P_SRV_UNIX P_CLI_UNIX <<< "$(free_ports 5)"
+read -r P_ECHO P_SRV P_CLI P_SRV_UNIX P_CLI_UNIX P_SRV_MB P_CLI_MB <<< "$(free_ports 7)"
 
 conf pair <<EOF
 [global]
@@ -39,6 +39,25 @@ key = $T/pki/server.key
 mode = client
 listen = 127.0.0.1:$P_CLI_UNIX
 connect = 127.0.0.1:$P_SRV_UNIX
+server_name = localhost
+cert = $T/pki/client.crt
+key = $T/pki/client.key
+
+[in-mbedtls-limited]
+; mbedTLS's records cannot change keys: at key_update_records an AES-GCM
+; connection must end rather than overrun its key
+mode = server
+listen = 127.0.0.1:$P_SRV_MB
+connect = 127.0.0.1:$P_ECHO
+cert = $T/pki/server.crt
+key = $T/pki/server.key
+record_layer = mbedtls
+key_update_records = 8
+
+[out-to-mbedtls]
+mode = client
+listen = 127.0.0.1:$P_CLI_MB
+connect = 127.0.0.1:$P_SRV_MB
 server_name = localhost
 cert = $T/pki/client.crt
 key = $T/pki/client.key
@@ -85,6 +104,20 @@ done
 allok=yes
 for p in "${pids[@]}"; do wait "$p" || allok=no; done
 check "4 concurrent streams of 2 MiB are all intact" test "$allok" = yes
+
+# A server route on mbedTLS's record layer, its client on libgcrypt's
+# (AES-128-GCM): a small exchange is intact; past 8 records the server
+# route ends the connection instead of sealing on with one key.
+reply=$($PEER halfclose --connect 127.0.0.1:$P_CLI_MB --send "mixed layers")
+check "libgcrypt's records to mbedTLS's and back: a request and its reply intact" \
+	test "$reply" = "mixed layers"
+check "... with each side naming its record layer" \
+	log_has "$T/pair.log" "route=in-mbedtls-limited event=close .*AES-128-GCM.* layer=mbedtls"
+out=$($PEER roundtrip --connect 127.0.0.1:$P_CLI_MB --bytes $((1 << 20)))
+check "past key_update_records an AES-GCM stream on mbedTLS's layer is cut ($out)" \
+	grep -q 'match=no' <<< "$out"
+check "... and logged with reason=key_limit" \
+	wait_log "$T/pair.log" "route=in-mbedtls-limited event=close .*reason=key_limit"
 
 stop_mtlsd pair
 check "the unix listener's socket file is removed at exit" test ! -e "$T/app.sock"
