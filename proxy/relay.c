@@ -1,14 +1,16 @@
 /*
- * relay.c: moving bytes between the plain and the TLS socket (see relay.h),
- * in user space through mbedTLS, or, on kernel-TLS connections, through a
- * pipe with splice() and no user-space copy at all.
+ * relay.c: moving bytes between the plain and the TLS socket (see relay.h):
+ * the choice of record layer at the start, mbedTLS's pumps, the kernel's
+ * splice() pumps, and what all of them share.  mtlsd's own layer's pumps
+ * are relay_own.c's.
  *
- * Syscalls per 16 KiB record, steady state: up, one send() per record plus a
- * quarter of a recv() (a 64 KiB buffer feeds four records); down, mbedTLS's
- * two recv()s (header, body) plus a quarter of a send().  A small record
- * (up to about 2 KiB) costs one recv(): user-space connections read ahead.
- * The fds' events are persistent and change only when a direction starts
- * or stops waiting, so a streaming connection makes no epoll_ctl calls.
+ * Syscalls per 16 KiB record on mbedTLS's layer, steady state: up, one
+ * send() per record plus a quarter of a recv() (a 64 KiB buffer feeds four
+ * records); down, mbedTLS's two recv()s (header, body) plus a quarter of a
+ * send().  A small record (up to about 2 KiB) costs one recv(): mbedTLS
+ * connections read ahead.  The fds' events are persistent and change only
+ * when a direction starts or stops waiting, so a streaming connection
+ * makes no epoll_ctl calls.
  */
 #include <errno.h>
 #include <fcntl.h>

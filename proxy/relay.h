@@ -1,12 +1,12 @@
 /*
- * relay.h: the data path in user space.
- *
- * Each direction copies its bytes exactly once in user space, and only
- * because mbedTLS's API requires it:
+ * relay.h: the data path, on whichever record layer the connection took
+ * at relay_start(): mtlsd's own (relay_own.c: no user-space copy), the
+ * kernel's (splice through a pipe: none either) or mbedTLS's (one copy per
+ * direction, as its API requires:
  *   up   (plain -> TLS): recv() into the direction buffer; tls_conn_write()
  *        from it (mbedTLS copies into its record and encrypts in place).
  *   down (TLS -> plain): mbedTLS reads the record into its own buffer;
- *        tls_conn_read() decrypts into the direction buffer; send() from it.
+ *        tls_conn_read() decrypts into the direction buffer; send() from it.)
  * Buffers come from the route's pool and go back when drained.  A full
  * buffer stops its reader (backpressure).  EOF on one side becomes
  * close_notify or shutdown(SHUT_WR) on the other; the opposite direction
