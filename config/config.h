@@ -42,7 +42,7 @@ enum route_key {
 	RK_CONNECT_TIMEOUT, RK_MAX_CONNECTIONS, RK_KTLS, RK_CRL_STALE,
 	RK_REAUTHORIZE, RK_SEND_PROXY, RK_ACCEPT_PROXY, RK_BUFFER_SIZE,
 	RK_SESSION_RESUMPTION, RK_ALLOW_PORTS, RK_RECORD_LAYER,
-	RK_KEY_UPDATE_RECORDS, RK_COUNT
+	RK_KEY_UPDATE_RECORDS, RK_BACKLOG, RK_COUNT
 };
 
 /* allow_ports: an inclusive range of TCP ports. */
@@ -87,6 +87,7 @@ struct route_config {
 	enum proxy_proto send_proxy;	/* server routes: to the backend */
 	bool accept_proxy;		/* expect a PROXY v2 header on accept */
 	uint64_t buffer_size;		/* bytes per direction buffer */
+	int backlog;			/* listen(2); 0 = sock_default_backlog() */
 	bool session_resumption;	/* TLS 1.3 tickets */
 };
 

@@ -89,6 +89,7 @@ inherit(struct route_config *r, const struct route_config *d, enum route_key k)
 	case RK_CRL_STALE: r->crl_stale = d->crl_stale; break;
 	case RK_REAUTHORIZE: r->reauthorize = d->reauthorize; break;
 	case RK_BUFFER_SIZE: r->buffer_size = d->buffer_size; break;
+	case RK_BACKLOG: r->backlog = d->backlog; break;
 	case RK_SESSION_RESUMPTION: r->session_resumption = d->session_resumption; break;
 	default: break;
 	}

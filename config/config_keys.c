@@ -53,6 +53,7 @@ static const struct key_def keys[] = {
 	{ "allow_ports",	SCOPE_ROUTE, RK_ALLOW_PORTS, true },
 	{ "record_layer",	SCOPE_BOTH, RK_RECORD_LAYER, false },
 	{ "key_update_records",	SCOPE_BOTH, RK_KEY_UPDATE_RECORDS, false },
+	{ "backlog",		SCOPE_BOTH, RK_BACKLOG, false },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -284,6 +285,11 @@ config_set_route_key(struct loader *L, struct route_config *r, enum route_key k,
 		if ((i = PICK(v, ktls)) < 0)
 			return *why = "expected auto, on or off", -1;
 		r->ktls = (enum ktls_mode)i;
+		return 0;
+	case RK_BACKLOG:
+		if (parse_uint(v, 1, 65535, &n, why) == -1)
+			return *why = "expected a number from 1 to 65535", -1;
+		r->backlog = (int)n;
 		return 0;
 	case RK_RECORD_LAYER:
 		if ((i = PICK(v, layers)) < 0)

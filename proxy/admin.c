@@ -219,7 +219,7 @@ admin_start(struct daemon *d, char *err, size_t errlen)
 
 	if (!d->cfg->admin_enabled)
 		return 0;
-	if (sock_listen_group(&d->cfg->admin_listen, 1, &fd, err, errlen) == -1)
+	if (sock_listen_group(&d->cfg->admin_listen, 1, 128, &fd, err, errlen) == -1)
 		return -1;
 	if ((a = calloc(1, sizeof(*a))) == NULL || (a->http = evhttp_new(d->base)) == NULL) {
 		free(a);

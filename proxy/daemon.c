@@ -219,8 +219,8 @@ setup_route(struct daemon *d, size_t i, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (sock_listen_group(&rc->listen, (int)d->nworkers, rs->listen_fds,
-	    err, errlen) == -1)
+	if (sock_listen_group(&rc->listen, (int)d->nworkers, rc->backlog > 0 ?
+	    rc->backlog : sock_default_backlog(), rs->listen_fds, err, errlen) == -1)
 		return -1;
 	rs->listening = true;
 	return 0;

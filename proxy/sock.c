@@ -15,7 +15,7 @@
 
 #include "proxy/sock.h"
 
-#define LISTEN_BACKLOG 1024
+#define LISTEN_BACKLOG_MIN 1024
 
 int
 sock_resolve(const struct addr *a, bool passive, struct sockname *out,
@@ -53,8 +53,23 @@ set_int(int fd, int level, int opt, int v)
 	return setsockopt(fd, level, opt, &v, sizeof(v));
 }
 
+int
+sock_default_backlog(void)
+{
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "re");
+	int n = 0;
+
+	if (f != NULL) {
+		if (fscanf(f, "%d", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n > LISTEN_BACKLOG_MIN ? n : LISTEN_BACKLOG_MIN;
+}
+
+/* backlog 0: bind only (the probe). */
 static int
-listen_one(const struct sockname *sn, bool reuseport, bool do_listen)
+listen_one(const struct sockname *sn, bool reuseport, int backlog)
 {
 	int fd = socket(sn->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
@@ -71,7 +86,7 @@ listen_one(const struct sockname *sn, bool reuseport, bool do_listen)
 	}
 	if (bind(fd, (const struct sockaddr *)&sn->ss, sn->len) == -1)
 		goto fail;
-	if (do_listen && listen(fd, LISTEN_BACKLOG) == -1)
+	if (backlog > 0 && listen(fd, backlog) == -1)
 		goto fail;
 	return fd;
 fail:
@@ -108,7 +123,8 @@ clear_stale_unix(const struct sockname *sn, const char *path)
 }
 
 int
-sock_listen_group(const struct addr *a, int n, int *fds, char *err, size_t errlen)
+sock_listen_group(const struct addr *a, int n, int backlog, int *fds, char *err,
+    size_t errlen)
 {
 	struct sockname sn;
 	int i, probe;
@@ -123,18 +139,18 @@ sock_listen_group(const struct addr *a, int n, int *fds, char *err, size_t errle
 			    "the path exists and is not a socket" : strerror(errno));
 			return -1;
 		}
-		if ((fds[0] = listen_one(&sn, false, true)) == -1)
+		if ((fds[0] = listen_one(&sn, false, backlog)) == -1)
 			goto fail;
 		for (i = 1; i < n; i++)
 			if ((fds[i] = fcntl(fds[0], F_DUPFD_CLOEXEC, 0)) == -1)
 				goto fail;
 		return 0;
 	}
-	if ((probe = listen_one(&sn, false, false)) == -1)
+	if ((probe = listen_one(&sn, false, 0)) == -1)
 		goto fail;
 	close(probe);
 	for (i = 0; i < n; i++)
-		if ((fds[i] = listen_one(&sn, true, true)) == -1)
+		if ((fds[i] = listen_one(&sn, true, backlog)) == -1)
 			goto fail;
 	return 0;
 fail:

@@ -34,9 +34,14 @@ int sock_resolve(const struct addr *a, bool passive, struct sockname *out,
  * that, a probe bind without SO_REUSEPORT makes sure no other process holds
  * the port (SO_REUSEPORT would otherwise quietly share it with them).  Unix:
  * one socket, duplicated; a stale socket file is removed first, a live one
- * is an error.  Returns 0 with fds[0..n) set, or -1 with a message in err.
+ * is an error.  backlog goes to listen(2).  Returns 0 with fds[0..n) set, or -1 with a message in err.
  */
-int sock_listen_group(const struct addr *a, int n, int *fds, char *err, size_t errlen);
+int sock_listen_group(const struct addr *a, int n, int backlog, int *fds,
+    char *err, size_t errlen);
+
+/* The listen backlog when the config names none: the kernel's somaxconn,
+ * and at least 1024 (the kernel caps any backlog at somaxconn). */
+int sock_default_backlog(void);
 
 /*
  * Starts a non-blocking connect to sn.  Returns the fd (connect done or in

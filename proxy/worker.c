@@ -271,8 +271,10 @@ init_route(struct worker *w, struct wroute *r, struct route_state *rs,
 		snprintf(err, errlen, "route [%s]: %s", r->rc->name, terr.msg);
 		return -1;
 	}
+	/* Backlog 0: the socket listens already (sock.c, with the route's
+	 * backlog); -1 would make libevent call listen(fd, 128) again. */
 	r->listener = evconnlistener_new(w->base, on_accept, r,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, r->listen_fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, r->listen_fd);
 	if (r->listener == NULL) {
 		snprintf(err, errlen, "route [%s]: cannot watch the listener", r->rc->name);
 		return -1;

@@ -15,6 +15,7 @@ ca = $T/pki/ca.crt
 mode = server
 listen = 127.0.0.1:$P_SRV
 connect = 127.0.0.1:$P_ECHO
+backlog = 2000
 cert = $T/pki/server.crt
 key = $T/pki/server.key
 allow_peers = uri:spiffe://test/client
@@ -74,6 +75,16 @@ EOF
 bg_peer echo echo --listen 127.0.0.1:$P_ECHO
 bg_peer unixecho echo --listen "unix:$T/backend.sock"
 start_mtlsd pair "$T/pair.ini" || { not_ok "mtlsd starts"; finish; }
+
+# The listen backlog is the route's (not libevent's 128): ss shows it as
+# a listener's Send-Q, capped by the kernel's somaxconn.
+backlog_of() { ss -Hltn "sport = :$1" | awk '{print $3; exit}'; }
+somax=$(cat /proc/sys/net/core/somaxconn)
+want=$(( somax < 2000 ? somax : 2000 )) want_default=$(( somax > 1024 ? somax : 1024 ))
+check "backlog = 2000 is the listener's backlog ($(backlog_of $P_SRV), somaxconn $somax)" \
+	test "$(backlog_of $P_SRV)" = "$want"
+check "the default backlog is somaxconn, at least 1024 ($(backlog_of $P_CLI))" \
+	test "$(backlog_of $P_CLI)" -ge "$(( want_default < somax ? want_default : somax ))" -a "$(backlog_of $P_CLI)" -gt 128
 
 out=$($PEER roundtrip --connect 127.0.0.1:$P_CLI --bytes $((16 << 20)))
 check "16 MiB each way through client + server routes, sha256 equal ($out)" \
