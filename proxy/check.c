@@ -4,10 +4,12 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "proxy/check.h"
 #include "proxy/daemon.h"
+#include "proxy/fdbudget.h"
 
 /* A route certificate near its end is worth a warning (exit status stays
  * 0); an expired one was refused when its material was loaded. */
@@ -50,6 +52,23 @@ warn_tunnel_names(const struct config *cfg, struct tls_material **m)
 	}
 }
 
+/* run raises the soft descriptor limit to the hard one: can every route's
+ * max_connections be open at once under it? */
+static void
+warn_fd_budget(const struct config *cfg)
+{
+	struct rlimit rl;
+	long needed = fd_budget_needed(cfg);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_max == RLIM_INFINITY ||
+	    needed <= (long)rl.rlim_max - 64)
+		return;
+	fprintf(stderr, "%s: warning: max_connections: the routes may hold %ld "
+	    "descriptors at once, the limit here is %llu; past it new connections "
+	    "are turned away (raise LimitNOFILE= or lower max_connections)\n",
+	    cfg->path, needed, (unsigned long long)rl.rlim_max);
+}
+
 /* ktls still works, as record_layer's old name. */
 static void
 warn_deprecated(const struct config *cfg)
@@ -86,6 +105,7 @@ check_run(const char *config_path)
 		warn_expiry(cfg, m);
 		warn_tunnel_names(cfg, m);
 		warn_deprecated(cfg);
+		warn_fd_budget(cfg);
 		printf("%s: OK (%zu route%s)\n", config_path, cfg->nroutes,
 		    cfg->nroutes == 1 ? "" : "s");
 		rc = 0;

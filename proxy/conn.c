@@ -138,6 +138,7 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 		log_warnx("route=%s event=refused reason=out_of_memory", r->rc->name);
 		close(fd);
 		atomic_fetch_sub(&r->rs->active, 1);
+		fd_budget_give(&w->d->fds, r->fd_cost);
 		return;
 	}
 	c->tls_fd = c->plain_fd = -1;
@@ -574,6 +575,7 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 	free(c->pp_buf);
 	counter_sub(&r->stats.conns_open, 1);
 	atomic_fetch_sub(&r->rs->active, 1);
+	fd_budget_give(&r->w->d->fds, r->fd_cost);
 	TAILQ_REMOVE(&r->w->conns, c, link);
 	free(c);
 	worker_conn_gone(r->w);

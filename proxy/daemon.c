@@ -376,6 +376,16 @@ daemon_run(const char *config_path)
 		log_error("event=start error=\"cannot initialize PSA crypto\"");
 		goto out;
 	}
+	if (fd_budget_init(&d.fds, err, sizeof(err)) == -1) {
+		log_error("event=start error=\"cannot read RLIMIT_NOFILE\"");
+		goto out;
+	}
+	log_info("event=fd_budget %s reserve=%ld", err, d.fds.reserve);
+	if (fd_budget_needed(d.cfg) > d.fds.limit - d.fds.reserve)
+		log_warnx("event=fd_budget status=short needed=%ld limit=%ld: the "
+		    "routes' max_connections cannot all be open at once; past the "
+		    "limit new connections are turned away (reason=out_of_descriptors)",
+		    fd_budget_needed(d.cfg), d.fds.limit - d.fds.reserve);
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	d.nworkers = d.cfg->workers ? d.cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
 	d.nroutes = d.cfg->nroutes;

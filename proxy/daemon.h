@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "proxy/audit.h"
+#include "proxy/fdbudget.h"
 #include "proxy/sock.h"
 #include "tls/tls.h"
 
@@ -54,6 +55,7 @@ struct daemon {
 	struct admin *admin;		/* admin endpoint (admin.c) */
 	struct audit_sink audit;	/* fd -1 when audit_log is off */
 	atomic_uint_fast64_t reloads_ok, reloads_failed;
+	struct fd_budget fds;		/* descriptors connections may hold */
 };
 
 /* "mtlsd run -c FILE": returns the exit status. */

@@ -34,6 +34,7 @@ refuse_reason_name(enum refuse_reason r)
 		[REFUSE_CIDR] = "source_address",
 		[REFUSE_PROXY_HEADER] = "proxy_header",
 		[REFUSE_TUNNEL] = "tunnel",
+		[REFUSE_FDS] = "out_of_descriptors",
 	};
 	return (unsigned)r < REFUSE_COUNT ? names[r] : "?";
 }

@@ -38,7 +38,7 @@ counter_get(counter_t *c)
 
 /* Why a connection was turned away before any TLS work. */
 enum refuse_reason { REFUSE_MAX_CONNECTIONS, REFUSE_CIDR, REFUSE_PROXY_HEADER,
-	REFUSE_TUNNEL, REFUSE_COUNT };
+	REFUSE_TUNNEL, REFUSE_FDS, REFUSE_COUNT };
 
 /* Histogram buckets (seconds) for handshake and connect latency. */
 #define STATS_NBUCKETS 12

@@ -85,6 +85,23 @@ source_allowed(const struct route_config *rc, const struct sockaddr *sa)
 }
 
 static void
+on_accept_resume(evutil_socket_t fd, short what, void *arg);
+
+/* Out of descriptors: stop accepting until a connection of this worker
+ * closes, or for a second (another worker's may close first). */
+static void
+pause_accepting(struct wroute *r)
+{
+	struct timeval tv = { 1, 0 };
+
+	if (r->fd_paused || r->listener == NULL)
+		return;
+	r->fd_paused = true;
+	evconnlistener_disable(r->listener);
+	event_base_once(r->w->base, -1, EV_TIMEOUT, on_accept_resume, r, &tv);
+}
+
+static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
@@ -107,6 +124,16 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
+	/* The connection's whole cost in descriptors, or nobody's time: a
+	 * handshake that could not open its upstream would be wasted. */
+	if (!fd_budget_take(&r->w->d->fds, r->fd_cost)) {
+		atomic_fetch_sub(&r->rs->active, 1);
+		sock_format(sa, (socklen_t)salen, peer, sizeof(peer));
+		log_refusal(r, REFUSE_FDS, peer);
+		close(fd);
+		pause_accepting(r);
+		return;
+	}
 	conn_accept(r, fd, sa, (socklen_t)salen);
 }
 
@@ -117,7 +144,8 @@ on_accept_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (r->listener != NULL)
+	r->fd_paused = false;
+	if (r->listener != NULL && !r->w->draining)
 		evconnlistener_enable(r->listener);
 }
 
@@ -243,6 +271,9 @@ worker_conn_gone(struct worker *w)
 	w->nconns--;
 	if (w->draining && w->nconns == 0)
 		event_base_loopexit(w->base, NULL);
+	for (size_t i = 0; i < w->nroutes; i++)
+		if (w->routes[i].fd_paused)
+			on_accept_resume(-1, 0, &w->routes[i]);
 }
 
 static int
@@ -258,6 +289,7 @@ init_route(struct worker *w, struct wroute *r, struct route_state *rs,
 	r->listen_fd = rs->listen_fds[w->index];
 	rs->listen_fds[w->index] = -1;
 	bufpool_init(&r->pool, (size_t)r->rc->buffer_size, POOL_KEEP);
+	r->fd_cost = fd_budget_conn_cost(r->rc);
 	if (w->d->cfg->metrics_peer_limit > 0) {
 		r->peers.cap = w->d->cfg->metrics_peer_limit;
 		if ((r->peers.v = calloc(r->peers.cap, sizeof(*r->peers.v))) == NULL) {

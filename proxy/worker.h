@@ -39,6 +39,8 @@ struct wroute {
 	time_t refused_logged;		/* rate limit for refusal lines */
 	time_t crl_stale_logged;	/* ... and for stale-CRL admissions */
 	uint64_t refused_quiet;		/* refusals not logged since */
+	int fd_cost;			/* descriptors a connection may hold */
+	bool fd_paused;			/* not accepting: out of descriptors */
 };
 
 struct worker {
