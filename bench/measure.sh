@@ -74,7 +74,7 @@ throughput() {
 # the figure is syscalls per 16 KiB moved (one full TLS record).
 syscalls() {
 	local sys=$1 side name sp=() n bytes=$((256 * 1048576)) log cmd
-	case "$sys" in mtlsd|mtlsd-ktls|stunnel) ;; *) return 0 ;; esac
+	case "$sys" in mtlsd|mtlsd-mbedtls|mtlsd-ktls|stunnel) ;; *) return 0 ;; esac
 	command -v strace > /dev/null || return 0
 	for side in client server; do
 		name=$CLIENT; [ $side = server ] && name=$SERVER
@@ -164,7 +164,7 @@ echo_tests() {
 	label=resumed
 	case "$sys" in
 	plain) label=tcp ;;
-	mtlsd|mtlsd-ktls) [ "$MTLSD_RESUMPTION" = 1 ] || label=default ;;
+	mtlsd*) [ "$MTLSD_RESUMPTION" = 1 ] || label=default ;;
 	esac
 	connrate "$sys" "$label"
 	stop_system "$sys"

@@ -23,11 +23,11 @@ set key tmargin horizontal
 set grid ytics
 set yrange [0:*]
 set offsets 0, 0, graph 0.08, 0	# room for the value above the tallest bar
-set xtics nomirror
+set xtics nomirror rotate by 15 right	# room for the longer mtlsd row names
 set ytics nomirror
 
 set output outdir."/throughput.png"
-set title "Bulk throughput through each mTLS pair (loopback, TLS 1.3 AES-128-GCM)"
+set title "Bulk throughput through each mTLS pair (loopback, TLS 1.3)"
 set ylabel "Gbit/s"
 plot outdir."/throughput.dat" using 2:xtic(1) title "1 stream" lc rgb "#3465a4", \
      "" using 3 title sprintf("%d streams", nstreams) lc rgb "#73d216", \

@@ -16,6 +16,7 @@ import os
 import sys
 
 import report_figures
+from report_figures import label
 import report_results
 import report_summary
 
@@ -40,14 +41,14 @@ def write_dat(b, out):
     with open(os.path.join(out, "throughput.dat"), "w") as f:
         f.write(f"# system\tGbit/s, 1 stream\tGbit/s, {b.N} streams\tnote\n")
         for s in b.SYSTEMS:
-            f.write(f"{s}\t{q(fig[s].get('thr1_gbps'))}\t{q(fig[s].get('thrN_gbps'))}\t"
+            f.write(f"{label(s)}\t{q(fig[s].get('thr1_gbps'))}\t{q(fig[s].get('thrN_gbps'))}\t"
                     f"{note(b, s, 'thr1_gbps', 'thrN_gbps')}\n")
     with open(os.path.join(out, "handshakes.dat"), "w") as f:
         f.write("# system\tfull handshakes/s\tresumed handshakes/s\tnote\n")
         for s in b.SYSTEMS:
             if s == "plain":
                 continue
-            f.write(f"{s}\t{q(fig[s].get('hs_full'))}\t{q(fig[s].get('hs_resumed'))}\t"
+            f.write(f"{label(s)}\t{q(fig[s].get('hs_full'))}\t{q(fig[s].get('hs_resumed'))}\t"
                     f"{note(b, s, 'hs_full', 'hs_resumed')}\n")
 
 
@@ -58,7 +59,7 @@ def main():
     b = report_figures.load(out)
     md = report_results.write(b)
     summary = report_summary.write(b)
-    json.dump({"machine": b.machine, "figures": b.fig, "mbedtls_gcm": b.gcm, "targets": b.targets,
+    json.dump({"machine": b.machine, "figures": b.fig, "mbedtls_gcm": b.gcm, "targets": b.targets, "layer_targets": b.layer_targets,
                "workers": b.workers, "latency": b.rr, "mbedtls_record_path": b.record_path,
                "errors": [{"system": s, "test": t, "error": e} for s in b.errs for (t, e) in b.errs[s]],
                "commands": {k: [{"system": s, "cmd": c} for s, c in v] for k, v in b.cmds.items()},

@@ -2,8 +2,8 @@
 
 load(out) reads the raw records bench/run.sh wrote and returns a Bench: the
 figures of each system and the suite it negotiated, the best peer's, the
-workers comparison, the mbedTLS record-path check and the targets of issue
-5.  report_results.py and report_summary.py only format what it holds;
+workers comparison, the mbedTLS record-path check, the targets of issue 5
+and those of the libgcrypt record layer (layer_targets).  report_results.py and report_summary.py only format what it holds;
 report.py writes the files.
 """
 
@@ -13,6 +13,11 @@ import os
 GIB = float(1 << 30)
 WORKERS_SYS = "mtlsd-workers"	# the workers comparison, not a table row
 PEER_SUITE = "TLS_AES_128_GCM_SHA256"	# what bench/configs/* force on the peers
+# The rows' names, and the record_layer each mtlsd system runs with
+# (systems.sh's mtlsd_layer): what its close lines' layer= must show.
+LABELS = {"mtlsd": "mtlsd (libgcrypt)", "mtlsd-mbedtls": "mtlsd (mbedTLS records)",
+          "mtlsd-ktls": "mtlsd (kernel TLS)"}
+LAYERS = {"mtlsd": "libgcrypt", "mtlsd-mbedtls": "mbedtls", "mtlsd-ktls": "kernel"}
 
 # Per TLS 1.3 suite: its cipher's short name and the prefix of gcmspeed's
 # keys for it (None: gcmspeed does not time it).
@@ -52,6 +57,11 @@ def cipher_short(suite):
     return AEADS.get(suite, (suite,))[0]
 
 
+def label(s):
+    """A system's row name: mtlsd (libgcrypt) for mtlsd."""
+    return LABELS.get(s, s)
+
+
 def ratio(v, ref):
     if v is None or ref is None or ref == 0:
         return "—"
@@ -82,6 +92,7 @@ class Bench:
         r = self.get("mbedtls", "record_path")
         self.record_path = r["result"] if r else None
         self.targets = self._targets()
+        self.layer_targets = self._layer_targets()
 
     # --- looking things up ------------------------------------------------
     def get(self, sys_, test):
@@ -125,6 +136,22 @@ class Bench:
     def rr_missing(self, s):
         """Why s has no latency figure."""
         return self.start_error(s) or self.test_error(s, "rr") or "not measured in this run"
+
+    def layer_warning(self, s):
+        """A warning when s's close lines show a record layer other than the
+        one its row is named after (a fallback), else None."""
+        p, want = self.fig[s].get("paths"), LAYERS.get(s)
+        if not p or not want or "layer" not in p["client"]:
+            return None
+        seen = {}
+        for side in ("client", "server"):
+            for k, v in p[side]["layer"].items():
+                if k != "-":
+                    seen[k] = seen.get(k, 0) + v
+        if set(seen) <= {want}:
+            return None
+        return (f"{label(s)}: its close lines show layer " + ", ".join(f"{k} ×{v}" for k, v in seen.items())
+                + f", not only {want} (see the event=record_layer lines in logs/{s}.sink.*.log)")
 
     # --- the systems' figures ---------------------------------------------
     def _figures(self):
@@ -411,6 +438,71 @@ class Bench:
             target(name, "n/a here", w, w)
         return tg
 
+
+    def _layer_targets(self):
+        """The libgcrypt record layer's targets, judged on the mtlsd row
+        (record_layer = libgcrypt) against the best peer pair: a list of
+        {target, status, gcrypt, mbedtls, ref}, the two mtlsd rows' cells and
+        the reference's."""
+        fig, tg = self.fig, []
+        g, mb, st_ = fig.get("mtlsd", {}), fig.get("mtlsd-mbedtls", {}), fig.get("stunnel", {})
+
+        def two(f, a, b, d=2, unit=""):
+            return (f"{f[a]:.{d}f} / {f[b]:.{d}f}{unit}" if f.get(a) is not None and f.get(b) is not None
+                    else None)
+
+        def add(name, ok, cell, ref, why):
+            """ok(f) -> bool, cell(f) -> text, for an mtlsd row's figures f;
+            None when a figure is missing."""
+            c = cell(g)
+            tg.append({"target": name, "status": "n/a here" if c is None else "met" if ok(g) else "missed",
+                       "gcrypt": c if c is not None else why("mtlsd"),
+                       "mbedtls": cell(mb) if cell(mb) is not None else why("mtlsd-mbedtls"), "ref": ref})
+
+        b1, p1 = self.b1, self.p1
+        add("1-stream throughput ≥ 1.2× the best peer pair's",
+            lambda f: f["thr1_gbps"] >= 1.2 * b1,
+            lambda f: (f"{f['thr1_gbps'] / b1:.2f}× ({f['thr1_gbps']:.2f} Gbit/s)"
+                       if f.get("thr1_gbps") is not None and b1 else None),
+            f"{p1} {b1:.2f} Gbit/s" if b1 else "no peer measured",
+            lambda s: self.why_missing(s, "throughput1"))
+        bc, pc = self.best_peer("thr1_cpu_client", False)
+        bs, ps = self.best_peer("thr1_cpu_server", False)
+        add("CPU-s/GiB on each side ≤ the best peer's (client / server)",
+            lambda f: f["thr1_cpu_client"] <= bc and f["thr1_cpu_server"] <= bs,
+            lambda f: (f"{f['thr1_cpu_client'] / bc:.2f}× / {f['thr1_cpu_server'] / bs:.2f}× "
+                       f"({f['thr1_cpu_client']:.2f} / {f['thr1_cpu_server']:.2f})"
+                       if f.get("thr1_cpu_client") is not None and bc and bs else None),
+            f"{pc} {bc:.2f} / {ps} {bs:.2f}" if bc and bs else "no peer measured",
+            lambda s: self.why_missing(s, "throughput1"))
+        brc, prc = self.best_peer("rss_client", False)
+        brs, prs = self.best_peer("rss_server", False)
+        add("idle memory ≤ 16 KiB per connection on each side (client / server)",
+            lambda f: max(f["rss_client"], f["rss_server"]) <= 16,
+            lambda f: two(f, "rss_client", "rss_server", 1, " KiB"),
+            f"best peer {prc} {brc:.1f} / {prs} {brs:.1f} KiB" if brc is not None and brs is not None
+            else "no peer measured",
+            lambda s: self.why_missing(s, "idle"))
+        sa = st_.get("rr_added_p99_us")
+        add("1 KiB p99 added latency ≤ stunnel's",
+            lambda f: f["rr_added_p99_us"] <= sa,
+            lambda f: (f"{f['rr_added_p99_us']:.1f} µs = {f['rr_added_p99_us'] / sa:.2f}×"
+                       if f.get("rr_added_p99_us") is not None and sa else None),
+            f"stunnel {sa:.1f} µs (p99 {st_['rr_p99_us']:.1f}, plain's {num(self.pl.get('rr_p99_us'), 1)}; medians "
+            f"of {len(self.rr['rounds'])} rounds)" if sa is not None else
+            "stunnel: " + self.rr_missing("stunnel"),
+            self.rr_missing)
+
+        def sysc(f):
+            r = f.get("syscalls")
+            return f"{r['client']['per_16k']:.2f} / {r['server']['per_16k']:.2f}" if r else None
+        sc = fig.get("stunnel", {}).get("syscalls")
+        add("syscalls per 16 KiB ≤ 1.0 on each side (client / server)",
+            lambda f: max(f["syscalls"]["client"]["per_16k"], f["syscalls"]["server"]["per_16k"]) <= 1.0,
+            sysc, f"stunnel {sysc(fig['stunnel'])}" if sc else "stunnel not traced",
+            lambda s: self.why_missing(s, "syscalls") if self.test_error(s, "syscalls") or self.start_error(s)
+            else "not traced (BENCH_STRACE=0 or no strace)")
+        return tg
 
     def _userspace_target(self, m):
         """(status, detail, short) of issue 5's userspace target for the mtlsd

@@ -4,7 +4,7 @@ write(bench) returns the text; report.py writes it to BUILD/bench/results.md.
 """
 
 import report_workers
-from report_figures import cipher_short, num, ratio
+from report_figures import LAYERS, cipher_short, label, num, ratio
 
 
 def write(bench):
@@ -37,9 +37,9 @@ def write(bench):
       "every system.  TLS 1.3 only.  The peers are forced to TLS_AES_128_GCM_SHA256 (stunnel "
       "`ciphersuites`, hitch `ciphersuites` + `tls-protos = TLSv1.3`, haproxy `ciphersuites` on the "
       "bind).  mtlsd has no cipher-suite setting and keeps its own default: its client route "
-      "offers ChaCha20-Poly1305 first where records stay in user space and AES-128-GCM first where "
-      "kernel TLS takes them, and its server route takes the client's order; the suite column "
-      "below is what each pair negotiated (mtlsd's from its close lines).  Every server requires "
+      "offers AES-128-GCM first with record_layer = libgcrypt (mtlsd's own records) or kernel, "
+      "ChaCha20-Poly1305 first with record_layer = mbedtls (mbedTLS's records), and its server "
+      "route takes the client's order; the suite column below is what each pair negotiated (mtlsd's from its close lines).  Every server requires "
       "and verifies the client certificate against the CA, every client verifies the server's chain (stunnel `verifyChain` + `checkHost = localhost`; mtlsd "
       "`server_name = localhost`).  The load is `mtlsd-bench` (plain TCP) against its own sink or "
       "echo server behind each pair.  One run each: expect a few percent of noise.")
@@ -50,8 +50,12 @@ def write(bench):
     nw = f", {st['BENCH_WORKERS']} workers" if "BENCH_WORKERS" in st else ""
     desc = {
         "plain": ("— (mtlsd-bench connects straight to the sink/echo)", "—"),
-        "mtlsd": (f"mtlsd client route, ktls = off{nw}", f"mtlsd server route, ktls = off{nw}"),
-        "mtlsd-ktls": (f"mtlsd client route, ktls = on{nw}", f"mtlsd server route, ktls = on{nw}"),
+        "mtlsd": (f"mtlsd client route, record_layer = libgcrypt{nw}",
+                  f"mtlsd server route, record_layer = libgcrypt{nw}"),
+        "mtlsd-mbedtls": (f"mtlsd client route, record_layer = mbedtls{nw}",
+                          f"mtlsd server route, record_layer = mbedtls{nw}"),
+        "mtlsd-ktls": (f"mtlsd client route, record_layer = kernel{nw}",
+                       f"mtlsd server route, record_layer = kernel{nw}"),
         "stunnel": ("stunnel, client mode (threads)", "stunnel, server mode (threads)"),
         "stunnel-hitch": ("stunnel, client mode", f"hitch, {N} worker processes"),
         "stunnel-haproxy": ("stunnel, client mode", f"haproxy, mode tcp, {N} threads"),
@@ -62,7 +66,7 @@ def write(bench):
         o = "—" if o is None else f"{o:.0f}%"
         if fig[s].get("attempts", 1) > 1:
             o += f" (attempt {fig[s]['attempt_kept']} of {fig[s]['attempts']} kept)"
-        w(f"| {s} | {c} | {sv} | {bench.suite_text(s)} | {o} |")
+        w(f"| {label(s)} | {c} | {sv} | {bench.suite_text(s)} | {o} |")
     w("")
     w("\"Other work's CPU\" is the machine's busy time (/proc/stat, steal included) during that "
       "system's runs less the CPU time of everything the bench started, as a share of all CPUs: "
@@ -83,9 +87,9 @@ def write(bench):
     def row_or_fail(s, cells_fn, ncols, test=None):
         e = start_error(s)
         if e:
-            w(f"| {s} | " + " | ".join([e] + [""] * (ncols - 1)) + " |")
+            w(f"| {label(s)} | " + " | ".join([e] + [""] * (ncols - 1)) + " |")
             return
-        w(f"| {s} | " + " | ".join(cells_fn(s)) + " |")
+        w(f"| {label(s)} | " + " | ".join(cells_fn(s)) + " |")
 
 
     def cmd_block(key):
@@ -237,20 +241,25 @@ def write(bench):
     w(f"Best peer: {prc or 'none'} (client side), {prs or 'none'} (server side).")
     cmd_block("idle")
 
-    # 6. mbedTLS's ciphers
+    # 6. the ciphers alone
     w("")
-    w("## 6. mbedTLS's own AES-128-GCM and ChaCha20-Poly1305, one core")
+    w("## 6. The AEADs alone, one core: libgcrypt, mbedTLS, OpenSSL")
     w("")
     if gcm:
-        w(f"bench/gcmspeed (built by run.sh against -lmbedcrypto), {gcm['seconds']} s per figure, 16 KiB "
-          f"records, in this run before the systems: the best {gcm.get('slice', 0.1)} s slice (what one "
-          "core does when nothing else takes it; the figure the targets use) and the mean.  "
-          "AES-128-GCM is the suite the peers are forced to and the one issue 5's target names; "
-          "ChaCha20-Poly1305 the one mtlsd offers first where records stay in user space.")
+        w(f"bench/gcmspeed (built by run.sh against -lgcrypt and -lmbedcrypto), {gcm['seconds']} s per "
+          f"figure, 16 KiB records, in this run before the systems: the best {gcm.get('slice', 0.1)} s "
+          "slice (what one core does when nothing else takes it; the figure the targets use) and the "
+          "mean.  libgcrypt seals each record in place as tls/tls_rec.c does (setiv, a 5-byte AAD, "
+          "final, encrypt, gettag); AES-128-GCM is what record_layer = libgcrypt offers first and the "
+          "suite the peers are forced to; ChaCha20-Poly1305 what record_layer = mbedtls offers first.")
         w("")
         w("| what | best GB/s | best Gbit/s | mean GB/s |")
         w("|---|---:|---:|---:|")
-        for k, name in (("encrypt", "AES-128-GCM: mbedtls_gcm_crypt_and_tag (encrypt)"),
+        lg = f"libgcrypt {gcm['libgcrypt']}" if gcm.get("libgcrypt") else "libgcrypt"
+        for k, name in (("gcry_aes128gcm_encrypt", f"AES-128-GCM: {lg}, seal in place (encrypt)"),
+                        ("gcry_aes256gcm_encrypt", f"AES-256-GCM: {lg}, seal in place (encrypt)"),
+                        ("gcry_chachapoly_encrypt", f"ChaCha20-Poly1305: {lg}, seal in place (encrypt)"),
+                        ("encrypt", "AES-128-GCM: mbedtls_gcm_crypt_and_tag (encrypt)"),
                         ("decrypt", "AES-128-GCM: mbedtls_gcm_auth_decrypt (decrypt + verify)"),
                         ("chachapoly_encrypt", "ChaCha20-Poly1305: mbedtls_chachapoly_encrypt_and_tag (encrypt)"),
                         ("chachapoly_decrypt", "ChaCha20-Poly1305: mbedtls_chachapoly_auth_decrypt (decrypt + verify)"),
@@ -260,11 +269,12 @@ def write(bench):
                 w(f"| {name} | not timed: this run's gcmspeed predates it | | |")
                 continue
             w(f"| {name} | {b / 1e9:.3f} | {b * 8 / 1e9:.2f} | {num(mean / 1e9 if mean else None, 3)} |")
-        m = fig.get("mtlsd", {})
-        if m.get("thr1_Bps"):
-            cs = cipher_short(m["suite"]) if m.get("suite") else "suite not seen"
-            w(f"| mtlsd userspace pair, 1 stream (section 1), {cs} | "
-              f"{m['thr1_Bps'] / 1e9:.3f} | {m['thr1_gbps']:.2f} | |")
+        for s in ("mtlsd", "mtlsd-mbedtls"):
+            m = fig.get(s, {})
+            if m.get("thr1_Bps"):
+                cs = cipher_short(m["suite"]) if m.get("suite") else "suite not seen"
+                w(f"| {label(s)} pair, 1 stream (section 1), {cs} | "
+                  f"{m['thr1_Bps'] / 1e9:.3f} | {m['thr1_gbps']:.2f} | |")
         ossl = bench.get("openssl", "aes_gcm_speed")
         if ossl and ossl.get("result"):
             b = ossl["result"]["encrypt_Bps"]
@@ -295,7 +305,7 @@ def write(bench):
         for s in sc:
             r = fig[s]["syscalls"]
             top = lambda d: ", ".join(f"{k} {v}" for k, v in d["top"].items() if v >= 0.01)
-            w(f"| {s} | {r['client']['per_16k']} | {r['server']['per_16k']} | {top(r['client'])} | {top(r['server'])} |")
+            w(f"| {label(s)} | {r['client']['per_16k']} | {r['server']['per_16k']} | {top(r['client'])} | {top(r['server'])} |")
         cmd_block("syscalls")
 
     if bench.workers is not None:
@@ -316,10 +326,10 @@ def write(bench):
             continue
         p = fig[s].get("probe")
         if p is None:
-            w(f"| {s} | {why_missing(s, 'probe')} | | | |")
+            w(f"| {label(s)} | {why_missing(s, 'probe')} | | | |")
             continue
         yn = lambda b: "yes" if b else "no"
-        w(f"| {s} | {p['version']} | {p['cipher']} | {yn(p['echo_with_cert'])} | "
+        w(f"| {label(s)} | {p['version']} | {p['cipher']} | {yn(p['echo_with_cert'])} | "
           f"{yn(p['echo_without_cert'])}{'' if p['ok'] else ' (CHECK FAILED)'} |")
     for s in SYSTEMS:
         p = fig[s].get("paths")
@@ -327,19 +337,25 @@ def write(bench):
             continue
         fmt = lambda d: ", ".join(f"{k} ×{v}" for k, v in d.items()) or "none"
         w("")
-        w(f"{s}: the pair's close lines in the throughput phase say: client side {fmt(p['client']['tls'])}, "
-          f"{fmt(p['client']['cipher'])}, path {fmt(p['client']['path'])}; server side "
-          f"{fmt(p['server']['cipher'])}, path {fmt(p['server']['path'])}; /metrics: "
+        lay = lambda d: f", layer {fmt(d['layer'])}" if "layer" in d else ""
+        w(f"{label(s)} (record_layer = {LAYERS.get(s, 'mbedtls')}): the pair's close lines in the "
+          f"throughput phase say: client side {fmt(p['client']['tls'])}, "
+          f"{fmt(p['client']['cipher'])}, path {fmt(p['client']['path'])}{lay(p['client'])}; server side "
+          f"{fmt(p['server']['cipher'])}, path {fmt(p['server']['path'])}{lay(p['server'])}; /metrics: "
           f"{p.get('ktls_conns')} of {p.get('conns')} connections on kTLS.  (mtlsd has no cipher-suite "
-          "setting: its client route offers ChaCha20-Poly1305 first where records stay in user space "
-          "and AES-128-GCM first where kernel TLS takes them; its server route takes the client's "
-          "order, as the probe above shows with a client that prefers AES-256-GCM.)")
+          "setting: its client route offers AES-128-GCM first with record_layer = libgcrypt or kernel "
+          "and ChaCha20-Poly1305 first with mbedtls; its server route takes the client's order, as "
+          "the probe above shows with a client that prefers AES-256-GCM.)")
+        if bench.layer_warning(s):
+            w("")
+            w(f"**Warning: {bench.layer_warning(s)}: its figures are not that layer's.**")
         if s == "mtlsd-ktls" and not p.get("ktls_conns"):
             w("")
             w("**Warning: no mtlsd-ktls connection took the kTLS path (see the close lines in "
               "logs/mtlsd-ktls.sink.*.log): its figures are the userspace path's.**")
 
     # Targets
+    layer_targets(bench, w)
     w("")
     w("## Targets (issue 5)")
     w("")
@@ -427,10 +443,28 @@ def _latency(bench, w, row_or_fail):
     w("p99 µs in each round, the systems in the order they ran, and the share of the CPUs other "
       "work took during the round's runs:")
     w("")
-    w("| round | order | " + " | ".join(shown) + " | other work's CPU |")
+    w("| round | order | " + " | ".join(label(s) for s in shown) + " | other work's CPU |")
     w("|---|---|" + "---:|" * len(shown) + "---:|")
     for rd in lt["rounds"]:
         o = lt["others_pct"].get(rd)
         w(f"| {rd} | {', '.join(lt['order'][rd])} | "
           + " | ".join(num(fig[s]["rr_round_p99_us"].get(rd), 1) for s in shown)
           + f" | {'—' if o is None else f'{o:.0f}%'} |")
+
+
+def layer_targets(bench, w, head="## Targets (the libgcrypt record layer)"):
+    """The libgcrypt record layer's targets (report_figures' layer_targets),
+    judged on mtlsd (libgcrypt), mtlsd (mbedTLS records) beside it; shared
+    by results.md and summary.md."""
+    w("")
+    w(head)
+    w("")
+    w("Judged on mtlsd (libgcrypt); mtlsd (mbedTLS records) beside it for comparison.  Ratios "
+      "divide by the best peer pair's figure (highest throughput; lowest CPU on each side, "
+      "whichever pair that is); the latency by stunnel's added p99, both the median over the "
+      "interleaved rounds of p99 less plain TCP's p99 of the same round.")
+    w("")
+    w("| target | mtlsd (libgcrypt) | status | mtlsd (mbedTLS records) | reference |")
+    w("|---|---|---|---|---|")
+    for t in bench.layer_targets:
+        w(f"| {t['target']} | {t['gcrypt']} | **{t['status']}** | {t['mbedtls']} | {t['ref']} |")

@@ -2,12 +2,14 @@
 
 write(bench) returns the text: the machine, one row per system (1-stream
 throughput, the suite negotiated, CPU per GiB, p99 latency, handshakes,
-memory per idle connection), the targets of issue 5 in short, and the
-workers finding.
+memory per idle connection, syscalls per 16 KiB), the libgcrypt record
+layer's targets against the best peer pair, those of issue 5 in short, and
+the workers finding.
 """
 
+import report_results
 import report_workers
-from report_figures import num
+from report_figures import label, num
 
 
 def write(bench):
@@ -18,19 +20,25 @@ def write(bench):
     w("### Benchmark summary")
     w("")
     w(f"Machine: Linux {m['kernel']}, {m['cpu']}, {m['nproc']} online CPUs; run {m['date']} by "
-      f"`make bench`; {m['mtlsd']}, mbedTLS {m['mbedtls']}.  Loopback, TLS 1.3 and mutual "
+      f"`make bench`; {m['mtlsd']}, mbedTLS {m['mbedtls']}, libgcrypt {m.get('libgcrypt', '?')}.  Loopback, TLS 1.3 and mutual "
       "authentication with ECDSA P-256 on every pair.  The peers are forced to "
-      "TLS_AES_128_GCM_SHA256; mtlsd keeps its own default, ChaCha20-Poly1305 where records stay "
-      "in user space and AES-128-GCM where kernel TLS takes them.  The suite column is what each "
-      "pair negotiated: mtlsd's from its close lines, the peers' the forced one.  Full tables and "
+      "TLS_AES_128_GCM_SHA256; mtlsd keeps its own default: AES-128-GCM first with its own "
+      "libgcrypt record layer (`record_layer = libgcrypt`, the user-space default) or kernel TLS, "
+      "ChaCha20-Poly1305 first with mbedTLS's records (`record_layer = mbedtls`).  The suite "
+      "column is what each pair negotiated: mtlsd's from its close lines, the peers' the forced one.  Full tables and "
       "method: build/bench/results.md.")
     o = bench.disturbed()
     if o:
         w("")
         w(f"**Warning: other work took up to {o:.0f}% of the CPUs during this run; the figures are "
           "disturbed.**")
+    for s in bench.SYSTEMS:
+        if bench.layer_warning(s):
+            w("")
+            w(f"**Warning: {bench.layer_warning(s)}.**")
     if bench.SYSTEMS:
         _systems(bench, w)
+    report_results.layer_targets(bench, w, "Targets (the libgcrypt record layer):")
     w("")
     w("Targets (issue 5):")
     w("")
@@ -50,12 +58,12 @@ def _systems(bench, w):
     w("")
     nr = len(bench.rr["rounds"]) if bench.rr else 0
     w("| system | 1 stream Gbit/s | suite | CPU-s/GiB client / server | 1 KiB p99 µs (lowest–highest round) | full handshakes/s | "
-      "resumed handshakes/s | KiB per idle conn client / server |")
-    w("|---|---:|---|---:|---:|---:|---:|---:|")
+      "resumed handshakes/s | KiB per idle conn client / server | syscalls per 16 KiB client / server |")
+    w("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for s in bench.SYSTEMS:
         e = bench.start_error(s)
         if e:
-            w(f"| {s} | {e} | | | | | | |")
+            w(f"| {label(s)} | {e} | | | | | | | |")
             continue
         f = fig[s]
         thr = num(f.get("thr1_gbps")) if f.get("thr1_gbps") is not None else bench.why_missing(s, "throughput1")
@@ -70,7 +78,9 @@ def _systems(bench, w):
         p99 = bench.rr_missing(s)
         if f.get("rr_p99_us") is not None:
             p99 = f"{f['rr_p99_us']:.1f} ({f['rr_p99_min_us']:.0f}–{f['rr_p99_max_us']:.0f})"
-        w(f"| {s} | {thr} | {_suite(bench, s)} | {cpu} | {p99} | {full} | {resd} | {rss} |")
+        sc = f.get("syscalls")
+        sc = f"{sc['client']['per_16k']:.2f} / {sc['server']['per_16k']:.2f}" if sc else "—"
+        w(f"| {label(s)} | {thr} | {_suite(bench, s)} | {cpu} | {p99} | {full} | {resd} | {rss} | {sc} |")
     w("")
     if nr:
         w(f"The p99 is the median of {nr} rounds in which every system was measured in turn, all "

@@ -138,7 +138,7 @@ def section(bench, w, number):
     w(f"## {number}. Workers: 1 against {N}")
     w("")
     w(f"Issue 5: \"mbedTLS is built with MBEDTLS_THREADING_C, so PSA takes a global key-slot mutex per "
-      f"record operation; measure 1 against 2 workers under 2 streams.\"  The mtlsd pair (ktls = off) "
+      f"record operation; measure 1 against 2 workers under 2 streams.\"  The mtlsd pair with mbedTLS's records (record_layer = mbedtls) "
       f"with `workers = 1` and with `workers = {N}` on each side, each under {N} streams of "
       f"`mtlsd-bench source` ({st['BENCH_BYTES']} in all) into the sink; the variants alternate, "
       f"{st.get('BENCH_WORKERS_RUNS', 1)} runs each, each on a fresh pair.  \"Workers that carried "

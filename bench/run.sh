@@ -3,28 +3,34 @@
 # stunnel->hitch and stunnel->haproxy, on loopback, in one run.  `make bench`.
 #
 #   plain            mtlsd-bench -> sink/echo                      (the ceiling)
-#   mtlsd            mtlsd-bench -> mtlsd client -> mtlsd server -> sink/echo
-#   mtlsd-ktls       the same with ktls = on (only where the kernel has the
-#                    tls ULP; otherwise a row that says why not)
+#   mtlsd            mtlsd-bench -> mtlsd client -> mtlsd server -> sink/echo,
+#                    record_layer = libgcrypt (mtlsd's own records; the
+#                    report's "mtlsd (libgcrypt)")
+#   mtlsd-mbedtls    the same with record_layer = mbedtls ("mtlsd (mbedTLS
+#                    records)")
+#   mtlsd-ktls       the same with record_layer = kernel (only where the
+#                    kernel has the tls ULP; otherwise a row that says why not)
 #   stunnel          mtlsd-bench -> stunnel client -> stunnel server -> ...
 #   stunnel-hitch    mtlsd-bench -> stunnel client -> hitch -> ...
 #   stunnel-haproxy  mtlsd-bench -> stunnel client -> haproxy (mode tcp) -> ...
-#   mtlsd-workers    the mtlsd pair with workers = 1 and with workers = N,
-#                    each under N streams (issue 5's workers question)
+#   mtlsd-workers    the mtlsd-mbedtls pair with workers = 1 and with
+#                    workers = N, each under N streams (issue 5's workers
+#                    question, about mbedTLS's record path)
 #
 # Every pair: ECDSA P-256 certificates from `mtlsd certs` (one CA), TLS 1.3,
 # the server requires and verifies the client certificate, the client
 # verifies the server's chain and name.  The peers are forced to
-# TLS_AES_128_GCM_SHA256; mtlsd keeps its own default (ChaCha20-Poly1305
-# where records stay in user space, AES-128-GCM where kernel TLS takes
-# them), and the report shows the suite each pair negotiated.
+# TLS_AES_128_GCM_SHA256; mtlsd keeps its own default (AES-128-GCM first
+# with record_layer = libgcrypt or kernel, ChaCha20-Poly1305 first with
+# mbedtls), and the report shows the suite each pair negotiated.
 #
 # Measures per system, in its own slot: bulk throughput (1 and N streams,
 # N = online CPUs, at least 2), CPU-seconds per GiB of each side's process,
 # full and resumed handshakes per second, RSS per idle connection.  Then,
 # every pair up at once, 1 KiB request/response latency percentiles in
-# BENCH_RR_ROUNDS interleaved rounds.  And mbedTLS's own AES-128-GCM and
-# ChaCha20-Poly1305 speed on one core.
+# BENCH_RR_ROUNDS interleaved rounds.  And the ciphers' own speed on one
+# core: libgcrypt's AES-128/256-GCM and ChaCha20-Poly1305, mbedTLS's
+# AES-128-GCM and ChaCha20-Poly1305, OpenSSL's AES-128-GCM.
 #
 # This file is the driver: settings, the order of the run, the record of the
 # machine.  lib.sh holds the process helpers, systems.sh starts and stops the
@@ -43,8 +49,8 @@
 #   BENCH_CONN_SECONDS=5      seconds per handshake-rate run
 #   BENCH_CONN_CONCURRENCY=   connecting threads (default 2 x N)
 #   BENCH_IDLE_CONNS=1000     idle connections for the RSS figure
-#   BENCH_GCM_SECONDS=2       seconds per gcmspeed figure (mbedTLS's ciphers)
-#   BENCH_STRACE=1            syscall counts (strace -c) of mtlsd and stunnel
+#   BENCH_GCM_SECONDS=2       seconds per gcmspeed figure (the ciphers alone)
+#   BENCH_STRACE=1            syscall counts (strace -c) of the mtlsd pairs and stunnel
 #   BENCH_WORKERS=            mtlsd's `workers` in the mtlsd rows (default N)
 #   BENCH_WORKERS_RUNS=3      runs of each variant in the workers comparison
 #   BENCH_QUIET_WAIT=30       seconds to wait, before each system, for other
@@ -52,7 +58,7 @@
 #   BENCH_RETRIES=1           times to measure a system again when other work
 #                             took over 15% of the CPUs meanwhile (the
 #                             quietest attempt is kept)
-#   BENCH_SYSTEMS="plain mtlsd mtlsd-ktls stunnel stunnel-hitch stunnel-haproxy mtlsd-workers"
+#   BENCH_SYSTEMS="plain mtlsd mtlsd-mbedtls mtlsd-ktls stunnel stunnel-hitch stunnel-haproxy mtlsd-workers"
 #
 # Root is not needed; as root, hitch's workers run as nobody (hitch refuses
 # root workers) and the rest keeps the caller's user.  Needs bash, python3
@@ -91,7 +97,7 @@ BENCH_WORKERS=${BENCH_WORKERS:-$N}
 BENCH_WORKERS_RUNS=${BENCH_WORKERS_RUNS:-3}
 BENCH_QUIET_WAIT=${BENCH_QUIET_WAIT:-30}
 BENCH_RETRIES=${BENCH_RETRIES:-1}
-BENCH_SYSTEMS=${BENCH_SYSTEMS:-plain mtlsd mtlsd-ktls stunnel stunnel-hitch stunnel-haproxy mtlsd-workers}
+BENCH_SYSTEMS=${BENCH_SYSTEMS:-plain mtlsd mtlsd-mbedtls mtlsd-ktls stunnel stunnel-hitch stunnel-haproxy mtlsd-workers}
 
 . "$TOP/bench/lib.sh"
 . "$TOP/bench/systems.sh"
@@ -140,7 +146,7 @@ chmod 600 "$PKI/server.pem"
 "$MTLSD" certs show "$PKI/client.crt" >> "$LOGS/certs.show.log" 2>&1
 
 # Does this mtlsd know session_resumption yet?  check refuses unknown keys.
-render mtlsd-client.ini.in "$WORK/probe-resumption.ini" PKI="$PKI" KTLS=off \
+render mtlsd-client.ini.in "$WORK/probe-resumption.ini" PKI="$PKI" LAYER=libgcrypt \
     ADMIN_PORT=3 LISTEN_PORT=1 SERVER_PORT=2 RESUMPTION="session_resumption = on" \
     LOG_LEVEL=warn WORKERS=1
 if "$MTLSD" check -c "$WORK/probe-resumption.ini" > "$LOGS/probe-resumption.log" 2>&1; then
@@ -157,12 +163,13 @@ grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null ||
 	{ command -v modprobe > /dev/null && modprobe -q tls 2>/dev/null; }
 grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null && KTLS_ULP=1
 
-# mbedTLS's own AES-128-GCM and ChaCha20-Poly1305 figures on one core, the
-# userspace path's ceilings.
+# libgcrypt's and mbedTLS's own AEAD figures on one core, the user-space
+# record layers' ceilings.
 wait_quiet
-say "mbedTLS AES-128-GCM and ChaCha20-Poly1305 speed (${BENCH_GCM_SECONDS}s per figure)"
+say "libgcrypt and mbedTLS AEAD speed (${BENCH_GCM_SECONDS}s per figure)"
 if cc -std=c11 -O2 -Wall -Wextra -o "$OUT/gcmspeed" "$TOP/bench/gcmspeed/gcmspeed.c" \
     $(pkg-config --cflags --libs mbedcrypto 2>/dev/null || echo -lmbedcrypto) \
+    $(pkg-config --cflags --libs libgcrypt 2>/dev/null || echo -lgcrypt) \
     > "$LOGS/gcmspeed.build.log" 2>&1 &&
     "$OUT/gcmspeed" "$BENCH_GCM_SECONDS" > "$LOGS/gcmspeed.log" 2>&1; then
 	emit mbedtls gcmspeed "build/bench/gcmspeed $BENCH_GCM_SECONDS" "$(last_json "$LOGS/gcmspeed.log")"
@@ -243,6 +250,7 @@ T_END=$(date +%s)
 	printf '"date":%s,' "$(jstr "$(date -u '+%Y-%m-%d %H:%M UTC')")"
 	printf '"mtlsd":%s,' "$(jstr "$(ver "$MTLSD" version) $(cd "$TOP" && git describe --always --dirty 2>/dev/null)")"
 	printf '"mbedtls":%s,' "$(jstr "$(pkg-config --modversion mbedtls 2>/dev/null)")"
+	printf '"libgcrypt":%s,' "$(jstr "$(pkg-config --modversion libgcrypt 2>/dev/null)")"
 	printf '"openssl":%s,' "$(jstr "$(ver openssl version)")"
 	printf '"stunnel":%s,' "$(jstr "$(stunnel -version 2>&1 | awk '/^stunnel/ { v = $1 " " $2 }
 	    /^Running/ { sub(/^Running +/, ""); r = $0 } END { print v " (" r ")" }')")"

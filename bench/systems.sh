@@ -27,12 +27,24 @@ sys_unavailable() {
 	return 1
 }
 
+# mtlsd_layer SYS: the record_layer SYS's mtlsd pair runs with.  The workers
+# comparison asks about mbedTLS's record path (PSA's key-slot mutex), so it
+# keeps mbedTLS's records.
+mtlsd_layer() {
+	case "$1" in
+	mtlsd-ktls) echo kernel ;;
+	mtlsd-mbedtls|mtlsd-workers) echo mbedtls ;;
+	*) echo libgcrypt ;;
+	esac
+}
+
 # start_system SYS BACKEND_PORT RESUME TAG: starts SYS's pair in front of the
 # backend.  RESUME is on or off (session resumption on the client side).
 # TAG names the phase (sink, echo, full, w1, wN, rr): logs/SYS.TAG.{client,server}.
-# mtlsd-workers is the mtlsd pair with MTLSD_WORKERS workers a side.
+# The mtlsd systems differ in record_layer (mtlsd_layer); mtlsd-workers runs
+# MTLSD_WORKERS workers a side.
 start_system() {
-	local sys=$1 backend=$2 resume=$3 tag=$4 pc ps pa pb res ktls lvl
+	local sys=$1 backend=$2 resume=$3 tag=$4 pc ps pa pb res layer lvl
 	local base="$sys.$tag"
 	set -- $(free_ports 4)
 	pc=$1 ps=$2 pa=$3 pb=$4
@@ -41,9 +53,8 @@ start_system() {
 	plain)
 		CP=$backend
 		return 0 ;;
-	mtlsd|mtlsd-ktls|mtlsd-workers)
-		ktls=off
-		[ "$sys" = mtlsd-ktls ] && ktls=on
+	mtlsd|mtlsd-mbedtls|mtlsd-ktls|mtlsd-workers)
+		layer=$(mtlsd_layer "$sys")
 		res=""
 		[ "$MTLSD_RESUMPTION" = 1 ] && res="session_resumption = $resume"
 		# Close lines (TLS version, cipher, data path) only where the
@@ -51,10 +62,10 @@ start_system() {
 		lvl=warn
 		case "$tag" in sink|w*) lvl=info ;; esac
 		render mtlsd-server.ini.in "$WORK/$base.server.ini" PKI="$PKI" \
-		    KTLS=$ktls ADMIN_PORT=$pb LISTEN_PORT=$ps BACKEND_PORT=$backend \
+		    LAYER=$layer ADMIN_PORT=$pb LISTEN_PORT=$ps BACKEND_PORT=$backend \
 		    RESUMPTION="$res" LOG_LEVEL=$lvl WORKERS="$MTLSD_WORKERS" || return 1
 		render mtlsd-client.ini.in "$WORK/$base.client.ini" PKI="$PKI" \
-		    KTLS=$ktls ADMIN_PORT=$pa LISTEN_PORT=$pc SERVER_PORT=$ps \
+		    LAYER=$layer ADMIN_PORT=$pa LISTEN_PORT=$pc SERVER_PORT=$ps \
 		    RESUMPTION="$res" LOG_LEVEL=$lvl WORKERS="$MTLSD_WORKERS" || return 1
 		"$MTLSD" check -c "$WORK/$base.server.ini" > "$LOGS/$base.server.check.log" 2>&1 &&
 		"$MTLSD" check -c "$WORK/$base.client.ini" > "$LOGS/$base.client.check.log" 2>&1 || {
@@ -121,12 +132,12 @@ mtlsd_metric() {
 	echo $sum
 }
 
-# close_summary SIDE LOG: "SIDE":{"tls":{...},"cipher":{...},"path":{...}},
+# close_summary SIDE LOG: "SIDE":{"tls":{...},"cipher":{...},"path":{...},"layer":{...}},
 # each a count of the values the close lines show.
 close_summary() {
 	printf '"%s":{' "$1"
 	local k first=1
-	for k in tls cipher path; do
+	for k in tls cipher path layer; do
 		[ $first = 1 ] || printf ','
 		first=0
 		printf '"%s":{%s}' "$k" "$(grep 'event=close' "$2" 2>/dev/null |

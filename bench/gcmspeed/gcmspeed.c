@@ -1,8 +1,10 @@
 /*
- * gcmspeed.c: mbedTLS's own AES-128-GCM and ChaCha20-Poly1305 speed on one
- * core, the references the benchmark holds mtlsd's userspace data path to:
- * AES-128-GCM is the figure issue 5's target names, ChaCha20-Poly1305 the
- * suite mtlsd's client routes offer first where records stay in user space.
+ * gcmspeed.c: the AEADs' own speed on one core, the references the benchmark
+ * holds mtlsd's user-space record layers to: libgcrypt's AES-128-GCM,
+ * AES-256-GCM and ChaCha20-Poly1305 (what record_layer = libgcrypt seals
+ * with; AES-128-GCM is what it offers first), and mbedTLS's AES-128-GCM (the
+ * figure issue 5's target names) and ChaCha20-Poly1305 (what record_layer =
+ * mbedtls offers first).
  *
  *   gcmspeed [SECONDS]     (default 2 per figure)
  *
@@ -23,6 +25,11 @@
  * chachapoly_.  Then, for SECONDS/2 each, one side of an X25519 and of a
  * P-256 key exchange through PSA (ecdhe_x25519_per_s, ecdhe_p256_per_s):
  * the cost a resumed handshake keeps, and why mtlsd offers P-256 first.
+ * Then libgcrypt sealing 16 KiB records as tls/tls_rec.c's seal() does, in
+ * place on one open handle: gcry_cipher_setiv, _authenticate (the 5-byte
+ * record header as AAD), _final, _encrypt, _gettag per record
+ * (gcry_aes128gcm_encrypt_Bps, gcry_aes256gcm_..., gcry_chachapoly_...,
+ * each with _mean_Bps; libgcrypt: its version).
  *
  * Built by bench/run.sh, not by the Makefile: each .c file directly in
  * bench/ links into mtlsd-bench, which never links mbedTLS.
@@ -35,6 +42,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <gcrypt.h>
 #include <mbedtls/chachapoly.h>
 #include <mbedtls/gcm.h>
 #include <mbedtls/version.h>
@@ -156,6 +164,42 @@ op_psa(void *arg, uint64_t n)
 	    0, a->in, REC, a->out, REC + TAG, &olen) == PSA_SUCCESS ? 0 : -1;
 }
 
+struct gcry_arg {
+	gcry_cipher_hd_t h;
+	unsigned char *buf, iv[12], aad[5], tag[TAG];
+};
+
+/* One record sealed in place, the calls tls_rec.c's seal() makes. */
+static int
+op_gcry(void *arg, uint64_t n)
+{
+	struct gcry_arg *a = arg;
+
+	a->iv[0] = (unsigned char)n;
+	return gcry_cipher_setiv(a->h, a->iv, sizeof(a->iv)) == 0 &&
+	    gcry_cipher_authenticate(a->h, a->aad, sizeof(a->aad)) == 0 &&
+	    gcry_cipher_final(a->h) == 0 &&
+	    gcry_cipher_encrypt(a->h, a->buf, REC, NULL, 0) == 0 &&
+	    gcry_cipher_gettag(a->h, a->tag, TAG) == 0 ? 0 : -1;
+}
+
+/* libgcrypt's algo in mode with a keylen-byte key: best and mean, or -1. */
+static int
+gcry_time(int algo, int mode, const unsigned char *key, size_t keylen,
+    unsigned char *buf, double secs, double *best, double *mean)
+{
+	struct gcry_arg a = { .buf = buf, .aad = { 23, 3, 3, 0x40, 0x11 } };
+	int rc;
+
+	memset(a.iv, 0x24, sizeof(a.iv));
+	if (gcry_cipher_open(&a.h, algo, mode, 0) != 0)
+		return -1;
+	rc = gcry_cipher_setkey(a.h, key, keylen) == 0 ?
+	    timeit(op_gcry, &a, secs, best, mean) : -1;
+	gcry_cipher_close(a.h);
+	return rc;
+}
+
 /*
  * One side of a TLS 1.3 (EC)DHE exchange, as mbedTLS's handshake does it
  * through PSA: make a key share, export it, agree with the peer's.  Returns
@@ -210,6 +254,7 @@ main(int argc, char **argv)
 	double secs = argc > 1 ? atof(argv[1]) : 2.0;
 	double enc, enc_m, dec, dec_m, cenc, cenc_m, cdec, cdec_m;
 	double psa = 0, psa_m = 0, x25519 = 0, p256 = 0;
+	double g128, g128_m, g256, g256_m, gcp, gcp_m;
 	char ver[32];
 
 	if (secs <= 0)
@@ -278,6 +323,23 @@ main(int argc, char **argv)
 		mbedtls_psa_crypto_free();
 	}
 
+	/* libgcrypt, initialized as tls_rec.c does; in is sealed in place. */
+	if (gcry_check_version(GCRYPT_VERSION) == NULL) {
+		fprintf(stderr, "gcmspeed: libgcrypt is older than its headers\n");
+		return 1;
+	}
+	gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
+	gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+	if (gcry_time(GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM, key, 16, in,
+	    secs, &g128, &g128_m) == -1 ||
+	    gcry_time(GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, key, 32, in,
+	    secs, &g256, &g256_m) == -1 ||
+	    gcry_time(GCRY_CIPHER_CHACHA20, GCRY_CIPHER_MODE_POLY1305, key, 32,
+	    in, secs, &gcp, &gcp_m) == -1) {
+		fprintf(stderr, "gcmspeed: a libgcrypt cipher failed\n");
+		return 1;
+	}
+
 	mbedtls_version_get_string(ver);
 	printf("{\"mbedtls\":\"%s\",\"record\":%d,\"seconds\":%.1f,"
 	    "\"slice\":%.1f,\"encrypt_Bps\":%.0f,\"decrypt_Bps\":%.0f,"
@@ -286,8 +348,15 @@ main(int argc, char **argv)
 	    "\"chachapoly_encrypt_Bps\":%.0f,\"chachapoly_decrypt_Bps\":%.0f,"
 	    "\"chachapoly_encrypt_mean_Bps\":%.0f,"
 	    "\"chachapoly_decrypt_mean_Bps\":%.0f,"
-	    "\"ecdhe_x25519_per_s\":%.0f,\"ecdhe_p256_per_s\":%.0f}\n",
+	    "\"ecdhe_x25519_per_s\":%.0f,\"ecdhe_p256_per_s\":%.0f,"
+	    "\"libgcrypt\":\"%s\",\"gcry_aes128gcm_encrypt_Bps\":%.0f,"
+	    "\"gcry_aes128gcm_encrypt_mean_Bps\":%.0f,"
+	    "\"gcry_aes256gcm_encrypt_Bps\":%.0f,"
+	    "\"gcry_aes256gcm_encrypt_mean_Bps\":%.0f,"
+	    "\"gcry_chachapoly_encrypt_Bps\":%.0f,"
+	    "\"gcry_chachapoly_encrypt_mean_Bps\":%.0f}\n",
 	    ver, REC, secs, SLICE, enc, dec, psa, enc_m, dec_m, psa_m,
-	    cenc, cdec, cenc_m, cdec_m, x25519, p256);
+	    cenc, cdec, cenc_m, cdec_m, x25519, p256, gcry_check_version(NULL),
+	    g128, g128_m, g256, g256_m, gcp, gcp_m);
 	return 0;
 }
