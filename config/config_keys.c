@@ -298,9 +298,9 @@ config_set_route_key(struct loader *L, struct route_config *r, enum route_key k,
 		return 0;
 	case RK_KEY_UPDATE_RECORDS:
 		/* A count, with K/M/G as powers of 1024 (8M = 2^23). */
-		if (parse_size(v, &size, why) == -1 || size < 1 ||
+		if (parse_size(v, &size, why) == -1 || size < 2 ||
 		    size > CONFIG_DEFAULT_KEY_UPDATE_RECORDS * 2)
-			return *why = "expected a number of records from 1 to 16M", -1;
+			return *why = "expected a number of records from 2 to 16M", -1;
 		r->key_update_records = size;
 		return 0;
 	case RK_CRL_STALE:

@@ -267,24 +267,16 @@ bio_send_refused(void *p, const unsigned char *buf, size_t len)
 	return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
 }
 
-void
-tls_keys_tx_switched(struct tls_conn *c, enum tls_layer layer)
-{
-	mbedtls_ssl_set_bio(&c->ssl, c, bio_send_refused,
-	    c->ssl.MBEDTLS_PRIVATE(f_recv), NULL);
-	c->tx_layer = layer;
-}
-
 /* With both directions out of mbedTLS, its session has nothing left to
  * do: keep what logs and re-verification need, free the rest (tens of KiB
- * of record buffers per connection). */
-void
-tls_keys_rx_switched(struct tls_conn *c, enum tls_layer layer)
+ * of record buffers per connection).  Whichever switch comes second. */
+static void
+drop_mbedtls(struct tls_conn *c)
 {
 	const mbedtls_x509_crt *peer;
 
-	c->rx_layer = layer;
-	if (c->tx_layer == TLS_LAYER_MBEDTLS)
+	if (c->tx_layer == TLS_LAYER_MBEDTLS || c->rx_layer == TLS_LAYER_MBEDTLS ||
+	    c->ssl_freed)
 		return;
 	peer = mbedtls_ssl_get_peer_cert(&c->ssl);
 	snprintf(c->version, sizeof(c->version), "%s", mbedtls_ssl_get_version(&c->ssl));
@@ -300,4 +292,20 @@ tls_keys_rx_switched(struct tls_conn *c, enum tls_layer layer)
 	c->ssl_freed = true;
 	free(c->ra);
 	c->ra = NULL;
+}
+
+void
+tls_keys_tx_switched(struct tls_conn *c, enum tls_layer layer)
+{
+	mbedtls_ssl_set_bio(&c->ssl, c, bio_send_refused,
+	    c->ssl.MBEDTLS_PRIVATE(f_recv), NULL);
+	c->tx_layer = layer;
+	drop_mbedtls(c);
+}
+
+void
+tls_keys_rx_switched(struct tls_conn *c, enum tls_layer layer)
+{
+	c->rx_layer = layer;
+	drop_mbedtls(c);
 }

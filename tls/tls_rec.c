@@ -332,7 +332,9 @@ tls_rec_tx_ready(struct tls_conn *c, size_t records)
 {
 	struct tls_rec *r = c->rec;
 
-	if (r->owed == 0 && (r->update_due || r->tx.records + records > c->key_limit)) {
+	/* The KeyUpdate itself is the old key's last record: at most
+	 * key_limit records under one key. */
+	if (r->owed == 0 && (r->update_due || r->tx.records + records >= c->key_limit)) {
 		if (!r->tx.k.v13)
 			return set_fail(c, TLS_FAIL_INTERNAL, "key_update_records "
 			    "reached on a TLS 1.2 connection, which cannot change keys", NULL);
