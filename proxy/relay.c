@@ -461,6 +461,15 @@ layer_switch(struct conn *c)
 	return switch_rx(c);
 }
 
+int
+relay_key_limit(struct conn *c)
+{
+	counter_add(&c->r->stats.key_limit_closes, 1);
+	conn_free(c, "key_limit", "key_update_records reached on a record "
+	    "layer that cannot change keys");
+	return -1;
+}
+
 /* The pumps of the layer each direction is on. */
 static int
 pump_up_any(struct conn *c)
@@ -508,12 +517,8 @@ relay_run(struct conn *c, unsigned fired)
 	}
 	/* mbedTLS and the kernel cannot change keys: at the limit an AES-GCM
 	 * connection ends rather than overrun its key (RFC 8446 5.5). */
-	if (c->tx_record_limit != 0 && c->tx_records >= c->tx_record_limit) {
-		counter_add(&st->key_limit_closes, 1);
-		conn_free(c, "key_limit", "key_update_records reached on a record "
-		    "layer that cannot change keys");
-		return -1;
-	}
+	if (c->tx_record_limit != 0 && c->tx_records >= c->tx_record_limit)
+		return relay_key_limit(c);
 	if (c->own && (ku = tls_conn_key_updates(c->tls)) != c->key_updates) {
 		counter_add(&st->key_updates, ku - c->key_updates);
 		c->key_updates = ku;

@@ -10,6 +10,10 @@
 struct conn;
 struct dir;
 
+/* A key at its limit on a layer that cannot change it: closes c with
+ * reason=key_limit, counted.  Returns -1 (c was freed). */
+int relay_key_limit(struct conn *c);
+
 /* The smallest direction buffer the own record layer runs in: it must
  * hold the largest record a peer may send (TLS 1.2: 5 + 2^14 + 2048). */
 #define RELAY_OWN_MIN_BUFFER (5 + 16384 + 2048)

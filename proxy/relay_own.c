@@ -58,7 +58,7 @@ int
 relay_up_own(struct conn *c)
 {
 	struct dir *d = &c->up;
-	size_t cap = c->r->pool.size, pre, post, slot, nslots;
+	size_t cap = c->r->pool.size, pre, post, slot, nslots, use;
 	bool maybe_more = true;	/* a short read means the socket is empty */
 	struct iovec iov[SLOTS_MAX];
 	ssize_t n;
@@ -84,11 +84,13 @@ relay_up_own(struct conn *c)
 		}
 		/* Every sealed byte is out: our control records (KeyUpdate)
 		 * go now, before any record under the next key. */
-		n = tls_rec_tx_ready(c->tls, nslots);
+		n = tls_rec_tx_ready(c->tls);
 		if (n == TLS_WANT_WRITE) {
 			d->wants = WANT_TLS_WR;
 			break;
 		}
+		if (n != TLS_OK && tls_rec_tx_exhausted(c->tls))
+			return relay_key_limit(c);
 		if (n != TLS_OK)
 			return relay_fail_tls(c);
 		if (d->eof) {
@@ -102,14 +104,16 @@ relay_up_own(struct conn *c)
 		}
 		if (relay_dir_hold(c, d) == -1)
 			return -1;
-		for (size_t i = 0; i < nslots; i++) {
+		/* No more records than the key may still seal. */
+		use = nslots < tls_rec_tx_room(c->tls) ? nslots : tls_rec_tx_room(c->tls);
+		for (size_t i = 0; i < use; i++) {
 			iov[i].iov_base = d->buf + i * slot + pre;
 			iov[i].iov_len = TLS_REC_PAYLOAD_MAX;
 		}
-		n = readv(c->plain_fd, iov, (int)nslots);
+		n = readv(c->plain_fd, iov, (int)use);
 		if (n > 0) {
 			size_t left = (size_t)n;
-			maybe_more = left == nslots * TLS_REC_PAYLOAD_MAX;
+			maybe_more = left == use * TLS_REC_PAYLOAD_MAX;
 			for (size_t i = 0; left > 0; i++) {
 				size_t len = left < TLS_REC_PAYLOAD_MAX ? left : TLS_REC_PAYLOAD_MAX;
 				ssize_t r = tls_rec_seal(c->tls, d->buf + i * slot + pre, len);

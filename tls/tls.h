@@ -301,12 +301,15 @@ bool tls_conn_rx_ready(const struct tls_conn *c);
 void tls_rec_frame(const struct tls_conn *c, size_t *pre, size_t *post);
 
 /*
- * Before sealing up to `records` new records: sends our control records
- * (a KeyUpdate, an answer to the peer's, an alert) once every sealed byte
- * was sent, and starts a KeyUpdate when the key is due.  TLS_OK (seal
- * now), TLS_WANT_WRITE, or TLS_ERR.
+ * Before sealing new records: sends our control records (a KeyUpdate, an
+ * answer to the peer's, an alert) once every sealed byte was sent, and
+ * starts a KeyUpdate when the key is due.  TLS_OK (seal now, at most
+ * tls_rec_tx_room() records), TLS_WANT_WRITE, or TLS_ERR
+ * (tls_rec_tx_exhausted() says when that was a TLS 1.2 key at its limit).
  */
-int tls_rec_tx_ready(struct tls_conn *c, size_t records);
+int tls_rec_tx_ready(struct tls_conn *c);
+size_t tls_rec_tx_room(const struct tls_conn *c);
+bool tls_rec_tx_exhausted(const struct tls_conn *c);
 
 /* Whether control records wait to be sent (call tls_rec_tx_ready()). */
 bool tls_rec_tx_pending(const struct tls_conn *c);

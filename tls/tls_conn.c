@@ -239,6 +239,14 @@ fail(struct tls_conn *c, int ret)
 	return TLS_ERR;
 }
 
+/* A failed handshake: its ticket, if it offered one, is not offered again. */
+static int
+handshake_failed(struct tls_conn *c, int ret)
+{
+	tls_ticket_drop(c);
+	return ret == 0 ? TLS_ERR : fail(c, ret);
+}
+
 int
 tls_conn_handshake(struct tls_conn *c)
 {
@@ -263,7 +271,7 @@ tls_conn_handshake(struct tls_conn *c)
 			(void)mbedtls_ssl_send_alert_message(&c->ssl,
 			    MBEDTLS_SSL_ALERT_LEVEL_FATAL,
 			    MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
-			return TLS_ERR;
+			return handshake_failed(c, 0);
 		}
 		/* A session without a certificate has no identity; the verify
 		 * callback filled peer_id when there was one, the ticket when
@@ -284,9 +292,9 @@ tls_conn_handshake(struct tls_conn *c)
 			    "handshake (its alert could not be decrypted: likely a "
 			    "refusal of our certificate)");
 		}
-		return TLS_ERR;
+		return handshake_failed(c, 0);
 	default:
-		return fail(c, ret);
+		return handshake_failed(c, ret);
 	}
 }
 

@@ -178,6 +178,8 @@ void tls_ticket_ctx_free(struct tls_ctx *ctx);
 int tls_ticket_offer(struct tls_conn *c);
 void tls_ticket_keep(struct tls_conn *c);
 void tls_ticket_settle(struct tls_conn *c);
+/* tls_ticket.c: clients: a handshake that offered a ticket failed; drop it. */
+void tls_ticket_drop(struct tls_conn *c);
 
 /* tls_keys.c: capture the traffic secrets during the handshake; wipe them. */
 int tls_keys_watch(struct tls_conn *c);

@@ -327,17 +327,43 @@ send_key_update(struct tls_conn *c, bool request)
 	return 0;
 }
 
+/* TLS 1.2 cannot change keys; its ChaCha20-Poly1305 needs no limit (past
+ * 2^64 records), its AES-GCM stops at key_limit. */
+static bool
+tx_unlimited(const struct tls_rec *r)
+{
+	return !r->tx.k.v13 && r->tx.k.aead == TLS_AEAD_CHACHA20_POLY1305;
+}
+
+size_t
+tls_rec_tx_room(const struct tls_conn *c)
+{
+	const struct tls_rec *r = c->rec;
+	/* TLS 1.3: the KeyUpdate itself is the old key's last record, so at
+	 * most key_limit records go under one key. */
+	uint64_t cap = r->tx.k.v13 ? c->key_limit - 1 : c->key_limit;
+
+	if (tx_unlimited(r))
+		return SIZE_MAX;
+	return r->tx.records >= cap ? 0 : (size_t)(cap - r->tx.records);
+}
+
+bool
+tls_rec_tx_exhausted(const struct tls_conn *c)
+{
+	return c->rec != NULL && !c->rec->tx.k.v13 && tls_rec_tx_room(c) == 0;
+}
+
 int
-tls_rec_tx_ready(struct tls_conn *c, size_t records)
+tls_rec_tx_ready(struct tls_conn *c)
 {
 	struct tls_rec *r = c->rec;
 
-	/* The KeyUpdate itself is the old key's last record: at most
-	 * key_limit records under one key. */
-	if (r->owed == 0 && (r->update_due || r->tx.records + records >= c->key_limit)) {
+	if (r->owed == 0 && (r->update_due || tls_rec_tx_room(c) == 0)) {
 		if (!r->tx.k.v13)
 			return set_fail(c, TLS_FAIL_INTERNAL, "key_update_records "
-			    "reached on a TLS 1.2 connection, which cannot change keys", NULL);
+			    "reached on a TLS 1.2 AES-GCM connection, which cannot "
+			    "change keys", NULL);
 		if (send_key_update(c, false) != 0)
 			return TLS_ERR;
 	}

@@ -242,6 +242,29 @@ tls_ticket_offer(struct tls_conn *c)
 	return 0;
 }
 
+/* Client: the handshake that offered a ticket failed.  The ticket goes,
+ * so the next connection tries a full handshake: a server that changed
+ * (one that now speaks only TLS 1.2 refuses a TLS 1.3-only resumption)
+ * must not keep the route failing. */
+void
+tls_ticket_drop(struct tls_conn *c)
+{
+	struct tls_material *m = c->ctx->m;
+	struct tls_ticket_slot *s;
+
+	if (!c->offered || m == NULL || c->server_name == NULL ||
+	    strlen(c->server_name) >= sizeof(s->name))
+		return;
+	pthread_mutex_lock(&m->ticket_lock);
+	if ((s = ticket_slot(m, c->server_name, false)) != NULL) {
+		mbedtls_platform_zeroize(s->blob, s->len);
+		free(s->blob);
+		memset(s, 0, sizeof(*s));
+	}
+	pthread_mutex_unlock(&m->ticket_lock);
+	c->offered = false;
+}
+
 /* Client: a ticket arrived on c; it becomes the newest for its server name. */
 void
 tls_ticket_keep(struct tls_conn *c)

@@ -353,7 +353,7 @@ seal_send(struct tls_conn *c, const void *pl, size_t len, unsigned char *rec)
 	ssize_t n;
 
 	tls_rec_frame(c, &pre, &post);
-	assert_int_equal(tls_rec_tx_ready(c, 1), TLS_OK);
+	assert_int_equal(tls_rec_tx_ready(c), TLS_OK);
 	memcpy(rec + pre, pl, len);
 	n = tls_rec_seal(c, rec + pre, len);
 	assert_int_equal(n, pre + len + post);
@@ -619,10 +619,10 @@ tx(struct end *e)
 		if (e->toff == e->tlen) {
 			if (e->tx_pos == e->tx_total) {
 				if (e->own && tls_rec_tx_pending(e->c))
-					assert_int_not_equal(tls_rec_tx_ready(e->c, 0), TLS_ERR);
+					assert_int_not_equal(tls_rec_tx_ready(e->c), TLS_ERR);
 				return moved;
 			}
-			if (e->own && (r = tls_rec_tx_ready(e->c, 1)) != TLS_OK) {
+			if (e->own && (r = tls_rec_tx_ready(e->c)) != TLS_OK) {
 				if (r != TLS_WANT_WRITE)
 					fail_msg("%s: %s", e->name, tls_conn_fail_detail(e->c));
 				return moved;
@@ -964,17 +964,17 @@ test_control_waits(void **state)
 	pr.c->key_limit = 2;
 	memset(pl, 'a', sizeof(pl));
 	tls_rec_frame(pr.c, &pre, &post);
-	assert_int_equal(tls_rec_tx_ready(pr.c, 1), TLS_OK);
+	assert_int_equal(tls_rec_tx_ready(pr.c), TLS_OK);
 	memcpy(rec + pre, pl, sizeof(pl));
 	n = tls_rec_seal(pr.c, rec + pre, sizeof(pl));
 	assert_int_equal(n, pre + sizeof(pl) + post);
 	assert_int_equal(tls_rec_send(pr.c, rec, 10), 10);
 	/* Due (a record under this key), but 10 bytes of one are out. */
-	assert_int_equal(tls_rec_tx_ready(pr.c, 1), TLS_OK);
+	assert_int_equal(tls_rec_tx_ready(pr.c), TLS_OK);
 	assert_int_equal(tls_conn_key_updates(pr.c), 0);
 	assert_int_equal(tls_conn_close_notify(pr.c), TLS_WANT_WRITE);
 	assert_int_equal(tls_rec_send(pr.c, rec + 10, (size_t)n - 10), n - 10);
-	assert_int_equal(tls_rec_tx_ready(pr.c, 1), TLS_OK);
+	assert_int_equal(tls_rec_tx_ready(pr.c), TLS_OK);
 	assert_int_equal(tls_conn_key_updates(pr.c), 1);
 	assert_int_equal(tls_conn_close_notify(pr.c), TLS_OK);
 	/* The server: the data, the KeyUpdate, close_notify under the new key. */
