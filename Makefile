@@ -4,6 +4,7 @@
 #   make test       install missing dependencies, build, run every suite
 #   make asan       the whole suite under AddressSanitizer + UBSan
 #   make valgrind   the unit suites under valgrind's memcheck
+#   make fuzz       libFuzzer targets (tests/fuzz/, clang), FUZZ_SECONDS each (60)
 #   make demo       throwaway certificates, a sidecar pair, 256 MiB through it
 #   make bench      side-by-side benchmark against stunnel, hitch, haproxy
 #   make deps       scripts/install-deps.sh (only what is missing)
@@ -38,7 +39,7 @@ MAIN_OBJ   := $(BUILD)/obj/proxy/main.o
 BENCH_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(BENCH_SRC))
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all test units asan valgrind demo bench deps deps-check clean
+.PHONY: all test units asan valgrind fuzz demo bench deps deps-check clean
 all: $(BUILD)/mtlsd $(BUILD)/mtlsd-bench
 
 # Refuse an mbedTLS older than 3.6 before compiling anything.
@@ -96,6 +97,36 @@ asan: deps-check
 
 valgrind: all units
 	MTLSD_VALGRIND=1 sh tests/run.sh $(BUILD) unit
+
+# Fuzzing: one libFuzzer binary per tests/fuzz/fuzz_NAME.c, built by clang in
+# build/fuzz (the library with -fsanitize=fuzzer-no-link,address,undefined;
+# gcc's build/ is untouched), then each run FUZZ_SECONDS on a scratch copy of
+# tests/fuzz/corpus/NAME/ by tests/fuzz/run.sh; any crash fails.  No -Werror
+# there: clang warns where gcc does not, and gcc's build is the gate.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build/fuzz
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_HELPERS := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(FUZZ_SRC),$(wildcard tests/fuzz/*.c)))
+FUZZ_PROBE   := int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }
+
+fuzz:
+	@mkdir -p $(FUZZ_BUILD)
+	@probe() { printf '%s\n' '$(FUZZ_PROBE)' | \
+	  $(FUZZ_CC) -fsanitize=fuzzer -x c - -o $(FUZZ_BUILD)/.probe 2>/dev/null; }; \
+	probe || { sh scripts/install-deps.sh && probe; } || \
+	  { echo "mtlsd: make fuzz needs $(FUZZ_CC) with libFuzzer (Debian: clang, libclang-rt-dev); run 'make deps' (as root)" >&2; exit 1; }
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CI= SAN="$(FUZZ_SAN)" \
+	  $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Used by the sub-make above (BUILD=build/fuzz, CC=clang).
+.SECONDARY: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/fuzz/*.c))
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_HELPERS) $(BUILD)/libmtlsd.a
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 demo: deps-check
 	$(MAKE) all
