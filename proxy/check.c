@@ -61,7 +61,7 @@ warn_fd_budget(const struct config *cfg)
 	long needed = fd_budget_needed(cfg);
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_max == RLIM_INFINITY ||
-	    needed <= (long)rl.rlim_max - 64)
+	    needed <= (long)rl.rlim_max)
 		return;
 	fprintf(stderr, "%s: warning: max_connections: the routes may hold %ld "
 	    "descriptors at once, the limit here is %llu; past it new connections "
