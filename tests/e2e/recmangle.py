@@ -138,7 +138,8 @@ def mangle(a):
                         held, out = out, b""
                     elif a.mode == "truncate":
                         fwd(out[:len(out) // 2])
-                        close_up()
+                        close_up()		# from here on, drained
+                        out = b""
                     elif a.mode == "oversize":
                         n = 16384 + 256 + 1
                         out = hdr[:3] + struct.pack("!H", n) + (body + os.urandom(n))[:n]
@@ -159,12 +160,12 @@ def mangle(a):
     echoed = read_all(app, len(sent))
     armed.set()
     bulk = os.urandom(a.bulk)
+    sent += bulk		# all of it, though a closed route may take only part
     try:
         app.sendall(bulk)
-        sent += bulk
         app.shutdown(socket.SHUT_WR)
     except OSError:
-        sent += bulk		# the proxy may still have taken part of it
+        pass
     echoed += read_all(app)
     with open(a.sent, "wb") as f:
         f.write(sent)
