@@ -4,6 +4,7 @@
 #   make test       install missing dependencies, build, run every suite
 #   make asan       the whole suite under AddressSanitizer + UBSan
 #   make valgrind   the unit suites under valgrind's memcheck
+#   make test-repeat N=20   make test's suites N times in a row, a tally per run
 #   make fuzz       libFuzzer targets (tests/fuzz/, clang), FUZZ_SECONDS each (60)
 #   make demo       throwaway certificates, a sidecar pair, 256 MiB through it
 #   make bench      side-by-side benchmark against stunnel, hitch, haproxy
@@ -39,7 +40,7 @@ MAIN_OBJ   := $(BUILD)/obj/proxy/main.o
 BENCH_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(BENCH_SRC))
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all test units asan valgrind fuzz demo bench deps deps-check clean
+.PHONY: all test test-repeat units asan valgrind fuzz demo bench deps deps-check clean
 all: $(BUILD)/mtlsd $(BUILD)/mtlsd-bench
 
 # Refuse an mbedTLS older than 3.6 before compiling anything.
@@ -86,6 +87,12 @@ test: deps-check
 	sh tests/run.sh $(BUILD)
 
 units: $(UNIT_BIN)
+
+# Flakes show up only in repetition: every suite N times, stopping at none.
+N ?= 20
+test-repeat: deps-check
+	$(MAKE) all units
+	sh tests/repeat.sh $(BUILD) $(N)
 
 # AddressSanitizer cannot map its shadow memory inside user-mode Linux, so
 # the kernel-TLS suite runs a UBSan-only build (build/ubsan) there.
