@@ -25,6 +25,30 @@
 #include "tls/tls.h"
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
+
+/* Whether the kernel seals c's records. */
+static bool
+conn_ktls(const struct conn *c)
+{
+	return c->tls_ready && tls_conn_tx_layer(c->tls) == TLS_LAYER_KERNEL;
+}
+
+/* The relay ended c and said why. */
+static int
+relay_ended(struct conn *c, const struct relay_end *end)
+{
+	conn_free(c, end->reason, end->detail);
+	return -1;
+}
+
+/* Enters the relay; returns 0, or -1 when c was freed. */
+static int
+conn_relay(struct conn *c)
+{
+	struct relay_end end;
+
+	return relay_start(c, &end) == -1 ? relay_ended(c, &end) : 0;
+}
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static int upstream_connect(struct conn *c);
 
@@ -122,7 +146,7 @@ conn_audit(struct conn *c, enum audit_event ev, const char *reason, const char *
 		ar.bytes_in = conn_bytes_in(c);
 		ar.bytes_out = conn_bytes_out(c);
 		ar.duration_ms = conn_now_ms(c) - c->started_ms;
-		ar.path = c->ktls ? "ktls" : "userspace";
+		ar.path = conn_ktls(c) ? "ktls" : "userspace";
 		ar.record_layer = c->tls_ready ? tls_layer_name(tls_conn_tx_layer(c->tls)) : NULL;
 	}
 	worker_audit(c->r->w, &ar);
@@ -142,7 +166,7 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 		return;
 	}
 	c->tls_fd = c->plain_fd = -1;
-	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
+	c->up.b.pipe[0] = c->up.b.pipe[1] = c->down.b.pipe[0] = c->down.b.pipe[1] = -1;
 	c->r = r;
 	c->id = atomic_fetch_add(&w->d->next_conn_id, 1) + 1;
 	c->server = r->rc->mode == MODE_SERVER;
@@ -240,7 +264,7 @@ handshake_step(struct conn *c)
 			    upstream_connect(c);
 		if (c->r->rc->mode == MODE_TRANSPARENT && conn_tunnel_send(c) == -1)
 			return -1;
-		return relay_start(c);
+		return conn_relay(c);
 	default:
 		f = tls_conn_fail(c->tls);
 		counter_add(&c->r->stats.handshake_fail[f], 1);
@@ -341,7 +365,7 @@ upstream_connected(struct conn *c)
 		return conn_handshake_start(c);
 	if (c->r->rc->send_proxy == PROXY_V2 && conn_pp2_send(c) == -1)
 		return -1;
-	return relay_start(c);
+	return conn_relay(c);
 }
 
 static void
@@ -432,6 +456,7 @@ static void
 on_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	struct relay_end end;
 	bool tls_side = fd == c->tls_fd;
 	unsigned fired = tls_side ? (what & EV_READ ? WANT_TLS_RD : WANT_TLS_WR) :
 	    (what & EV_READ ? WANT_PLAIN_RD : WANT_PLAIN_WR);
@@ -450,7 +475,8 @@ on_event(evutil_socket_t fd, short what, void *arg)
 		(void)upstream_connected(c);
 		return;
 	case CS_RELAY:
-		(void)relay_run(c, fired);
+		if (relay_run(c, fired, &end) == -1)
+			(void)relay_ended(c, &end);
 		return;
 	case CS_RESOLVING:
 		break;
@@ -461,6 +487,7 @@ static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	struct relay_end end;
 
 	(void)fd;
 	(void)what;
@@ -488,7 +515,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_free(c, "connect_timeout", NULL);
 		return;
 	case CS_RELAY:
-		(void)relay_on_timer(c);
+		if (relay_on_timer(c, &end) == -1)
+			(void)relay_ended(c, &end);
 		return;
 	}
 }
@@ -530,7 +558,7 @@ log_close(struct conn *c, const char *reason, const char *detail)
 	    (unsigned long long)in, (unsigned long long)out,
 	    (unsigned long long)(conn_now_ms(c) - c->started_ms),
 	    c->tls_ready ? tls_layer_name(tls_conn_tx_layer(c->tls)) : "-",
-	    c->ktls ? "ktls" : "userspace", reason,
+	    conn_ktls(c) ? "ktls" : "userspace", reason,
 	    detail ? " detail=\"" : "", detail ? safe_detail : "", detail ? "\"" : "");
 }
 

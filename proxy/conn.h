@@ -26,6 +26,7 @@
 
 #include "proxy/audit.h"
 #include "proxy/sock.h"
+#include "tls/tls.h"
 
 struct event;
 struct evdns_getaddrinfo_request;
@@ -49,12 +50,7 @@ enum {
 
 /* One direction of the relay: a bounded buffer between two ends. */
 struct dir {
-	unsigned char *buf;	/* user space: from the route's pool while in use */
-	size_t off, len;	/* bytes [off, len) wait to be written */
-	size_t mark, part;	/* own layer, down: end of the opened records;
-				 * bytes of the first one already sent */
-	int pipe[2];		/* kernel TLS: from the worker's pool while in use */
-	size_t in_pipe;		/* bytes in the pipe */
+	struct tls_buf b;	/* the records' buffer (or pipe), while in use */
 	bool eof;		/* the source ended */
 	bool shut;		/* the destination's write side was shut */
 	unsigned wants;		/* WANT_* this direction waits for */
@@ -70,12 +66,7 @@ struct conn {
 	int tls_fd, plain_fd;
 	struct tls_conn *tls;
 	bool tls_ready;			/* handshake done */
-	bool ktls;			/* records in the kernel, bytes by splice() */
-	bool own;			/* records on mtlsd's own layer (libgcrypt) */
-	bool rx_pending;		/* TX left mbedTLS, RX waits for the first record */
 	uint64_t key_updates;		/* own layer: KeyUpdates counted so far */
-	uint64_t tx_records;		/* mbedTLS, kernel: records sent (at most) */
-	uint64_t tx_record_limit;	/* ... and where they must stop; 0: none */
 	unsigned tls_gen;		/* the route's tls_gen when TLS began */
 	struct peer_stat *pstat;	/* per-identity counters, or NULL */
 	struct event *ev_tls_rd, *ev_tls_wr, *ev_plain_rd, *ev_plain_wr;

@@ -1,35 +1,45 @@
 /*
- * relay.h: the data path, on whichever record layer the connection took
- * at relay_start(): mtlsd's own (relay_own.c: no user-space copy), the
- * kernel's (splice through a pipe: none either) or mbedTLS's (one copy per
- * direction, as its API requires:
- *   up   (plain -> TLS): recv() into the direction buffer; tls_conn_write()
- *        from it (mbedTLS copies into its record and encrypts in place).
- *   down (TLS -> plain): mbedTLS reads the record into its own buffer;
- *        tls_conn_read() decrypts into the direction buffer; send() from it.)
- * Buffers come from the route's pool and go back when drained.  A full
- * buffer stops its reader (backpressure).  EOF on one side becomes
- * close_notify or shutdown(SHUT_WR) on the other; the opposite direction
- * runs on until it ends too.
+ * relay.h: the data path.  One pump per direction, the same whichever
+ * record layer the connection took at relay_start(): the layer's
+ * operations are tls/'s (tls.h, "Record operations"): mtlsd's own
+ * (no user-space copy), the kernel's (splice through a pipe: none either)
+ * or mbedTLS's (one copy per direction, as its API requires).
+ *
+ * Buffers (or, on kernel TLS, pipes) come from the route's and worker's
+ * pools and go back when a direction drains.  A full buffer stops its
+ * reader (backpressure).  EOF on one side becomes close_notify or
+ * shutdown(SHUT_WR) on the other; the opposite direction runs on until it
+ * ends too.
+ *
+ * The relay never frees its connection: when it ends one it says why in
+ * *end and returns -1, and conn.c tears down (as spiped's pipes report to
+ * their conn).
  */
 #ifndef MTLSD_PROXY_RELAY_H
 #define MTLSD_PROXY_RELAY_H
 
 struct conn;
 
-/* Enters the relay phase (both ends connected, handshake done) and moves
- * whatever is already waiting.  Returns 0, or -1 when c was freed. */
-int relay_start(struct conn *c);
+/* Why the relay ended a connection: conn_free()'s reason and detail. */
+struct relay_end {
+	char reason[32];
+	const char *detail;	/* NULL, or valid until the conn is freed */
+};
 
-/* Runs the directions waiting for one of the fired WANT_* bits.
- * Returns 0, or -1 when c was freed. */
-int relay_run(struct conn *c, unsigned fired);
+/* Enters the relay phase (both ends connected, handshake done), picks the
+ * record layer and moves whatever is already waiting.  Returns 0, or -1
+ * with *end filled (the caller frees c). */
+int relay_start(struct conn *c, struct relay_end *end);
 
-/* The idle timer fired: closes c if nothing moved for idle_ms, else
- * re-arms.  Returns 0, or -1 when c was freed. */
-int relay_on_timer(struct conn *c);
+/* Runs the directions waiting for one of the fired WANT_* bits.  Returns
+ * 0, or -1 with *end filled. */
+int relay_run(struct conn *c, unsigned fired, struct relay_end *end);
 
-/* Returns both directions' buffers to the pool (for conn_free). */
+/* The idle timer fired: -1 with *end filled if nothing moved for idle_ms,
+ * else re-arms and returns 0. */
+int relay_on_timer(struct conn *c, struct relay_end *end);
+
+/* Returns both directions' buffers and pipes to the pools (for conn_free). */
 void relay_release(struct conn *c);
 
 #endif /* MTLSD_PROXY_RELAY_H */

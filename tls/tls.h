@@ -304,12 +304,11 @@ void tls_rec_frame(const struct tls_conn *c, size_t *pre, size_t *post);
  * Before sealing new records: sends our control records (a KeyUpdate, an
  * answer to the peer's, an alert) once every sealed byte was sent, and
  * starts a KeyUpdate when the key is due.  TLS_OK (seal now, at most
- * tls_rec_tx_room() records), TLS_WANT_WRITE, or TLS_ERR
- * (tls_rec_tx_exhausted() says when that was a TLS 1.2 key at its limit).
+ * tls_rec_tx_room() records), TLS_WANT_WRITE, or TLS_ERR (a TLS 1.2
+ * AES-GCM key at its limit among them: tls_conn_end_reason() says so).
  */
 int tls_rec_tx_ready(struct tls_conn *c);
 size_t tls_rec_tx_room(const struct tls_conn *c);
-bool tls_rec_tx_exhausted(const struct tls_conn *c);
 
 /* Whether control records wait to be sent (call tls_rec_tx_ready()). */
 bool tls_rec_tx_pending(const struct tls_conn *c);
@@ -340,5 +339,91 @@ ssize_t tls_rec_open(struct tls_conn *c, unsigned char *p, size_t avail,
 
 /* KeyUpdates sent and received so far (own layer). */
 uint64_t tls_conn_key_updates(const struct tls_conn *c);
+
+/*
+ * Record operations (tls_io.c): the relay's one view of a connection's
+ * records, whichever layer carries them (haproxy's xprt_ops, libevent's
+ * le_ssl_ops).  Each direction has a buffer the proxy owns and pools; the
+ * layer keeps its bookkeeping in it.  The relay's pump for a direction is
+ * the same on every layer:
+ *
+ *   up   (plain -> TLS): tls_up_send() what the buffer holds; when it holds
+ *        nothing, tls_up_ready() (control records), then at the source's
+ *        end tls_up_close(), else tls_up_fill() from the plain fd.
+ *   down (TLS -> plain): tls_down_send() what the buffer holds to the plain
+ *        fd; when it holds nothing, tls_down_fill() from the TLS socket.
+ *
+ * Results: counts, TLS_OK, TLS_WANT_READ / TLS_WANT_WRITE (the TLS
+ * socket, or for the plain side's fill and send, the plain socket),
+ * TLS_EOF, TLS_ERR (the TLS side: tls_conn_fail(), tls_conn_end_reason())
+ * or TLS_ERR_PLAIN (the plain socket failed: errno says why).
+ */
+#define TLS_ERR_PLAIN	(-6)
+
+/* The largest record a peer may send (TLS 1.2: 5 + 2^14 + 2048): the
+ * smallest buffer mtlsd's own layer runs in. */
+#define TLS_OWN_MIN_BUFFER (5 + 16384 + 2048)
+
+struct tls_buf {
+	unsigned char *data;	/* from the proxy's pool; NULL while idle */
+	size_t cap;
+	size_t off, len;	/* the layer's bookkeeping */
+	size_t mark, part;
+	int pipe[2];		/* kernel TLS: a pipe instead, from the proxy's pool */
+	size_t in_pipe;
+};
+
+/* Fill flags. */
+#define TLS_IO_MORE	1	/* the source may have more without waiting */
+#define TLS_IO_EOF	2	/* the source ended (after the bytes returned) */
+
+/* Whether the direction (up: plain -> TLS) moves through a pipe rather
+ * than a buffer now; whether the buffer holds nothing (it may go back). */
+bool tls_io_uses_pipe(const struct tls_conn *c, bool up);
+bool tls_buf_idle(const struct tls_buf *b);
+
+/* up.  send: TLS_OK once nothing is held; adds plaintext bytes that left
+ * to *delivered.  ready: TLS_OK, TLS_WANT_WRITE or TLS_ERR.  fill: bytes
+ * read (> 0), 0 at the source's EOF, TLS_WANT_READ, TLS_ERR(_PLAIN).
+ * close: close_notify, then shutdown(SHUT_WR) (TLS_OK), or TLS_WANT_*.
+ * pending: the layer has bytes of its own to send (wait for writable and
+ * run the pump). */
+int tls_up_send(struct tls_conn *c, struct tls_buf *b, uint64_t *delivered);
+int tls_up_ready(struct tls_conn *c);
+ssize_t tls_up_fill(struct tls_conn *c, struct tls_buf *b, int plain_fd,
+    uint64_t *delivered, unsigned *flags);
+int tls_up_close(struct tls_conn *c);
+bool tls_up_pending(const struct tls_conn *c);
+
+/* down.  fill: plaintext bytes now held (>= 0; flags say more or EOF),
+ * TLS_WANT_READ, TLS_WANT_WRITE or TLS_ERR.  send: bytes sent (> 0), 0 when
+ * nothing is held, TLS_WANT_WRITE or TLS_ERR_PLAIN. */
+ssize_t tls_down_fill(struct tls_conn *c, struct tls_buf *b, unsigned *flags);
+ssize_t tls_down_send(struct tls_conn *c, struct tls_buf *b, int plain_fd);
+
+/* A close reason of the connection's own after TLS_ERR ("key_limit",
+ * "ktls_failed"), or NULL. */
+const char *tls_conn_end_reason(const struct tls_conn *c);
+
+/*
+ * After the handshake: hands the records to the kernel, or to mtlsd's own
+ * layer, as s allows, else keeps them in mbedTLS.  Returns 0, or TLS_ERR
+ * (RX could not follow TX: close).  s->kernel_why and s->own_why say why a
+ * layer that was allowed was not taken (NULL: taken, or not tried).
+ */
+struct tls_switch {
+	bool kernel;		/* the route allows kernel TLS */
+	bool own;		/* ... and mtlsd's own layer */
+	bool rx_waits;		/* a resuming client: RX stays in mbedTLS for
+				 * the server's first record (its ticket) */
+	size_t buf_cap;		/* the relay's direction buffers */
+	const char *kernel_why, *own_why;
+};
+int tls_conn_switch(struct tls_conn *c, struct tls_switch *s);
+
+/* While RX waits in mbedTLS: moves it once the first record is in and
+ * nothing is left in mbedTLS or in down.  0 (not yet, or nothing to do),
+ * 1 (moved), or TLS_ERR (close). */
+int tls_conn_rx_settle(struct tls_conn *c, const struct tls_buf *down, bool down_eof);
 
 #endif /* MTLSD_TLS_TLS_H */

@@ -144,8 +144,14 @@ load_own(struct tls_ctx *ctx, const struct tls_material *m, struct tls_error *er
 		    "key_password_file");
 		return -1;
 	}
-	if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) {
-		tls_error_set(err, TLS_FILE_KEY_PASSWORD, 0, "wrong password for the key");
+	/* A wrong password usually fails the padding check (MISMATCH); about
+	 * one time in 256 the garbage it decrypts to pads correctly and fails
+	 * as ASN.1 instead.  With a password given, both mean the same. */
+	if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH || (ret != 0 && pw != NULL)) {
+		tls_error_set(err, TLS_FILE_KEY_PASSWORD, 0,
+		    ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH ? "wrong password for "
+		    "the key" : "the key does not decrypt with this password (a "
+		    "wrong password, or a damaged key)");
 		return -1;
 	}
 	if (ret != 0) {

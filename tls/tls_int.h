@@ -148,6 +148,10 @@ struct tls_conn {
 	enum tls_layer tx_layer, rx_layer;	/* who seals and opens records */
 	struct tls_rec *rec;		/* mtlsd's own layer's state */
 	uint64_t key_limit;		/* own layer: KeyUpdate after this many records */
+	enum tls_layer rx_next;		/* RX waits in mbedTLS, then goes here */
+	uint64_t tx_records;		/* mbedTLS, kernel: records sent (at most) */
+	uint64_t tx_record_limit;	/* ... and where they must stop; 0: none */
+	const char *end_reason;		/* a close reason of its own, or NULL */
 	bool ssl_freed;			/* mbedTLS's session is gone */
 	char version[16], cipher[64];	/* kept when ssl is freed */
 	unsigned char *peer_der;	/* the peer's certificate, ditto */
@@ -206,6 +210,21 @@ void tls_dir_keys_wipe(struct tls_dir_keys *k);
 bool tls_keys_tx_ready(const struct tls_conn *c, const char **why);
 void tls_keys_tx_switched(struct tls_conn *c, enum tls_layer layer);
 void tls_keys_rx_switched(struct tls_conn *c, enum tls_layer layer);
+
+/* tls_io.c: a key at its limit on a layer that cannot change it (sets
+ * end_reason "key_limit").  TLS_ERR. */
+int tls_io_key_exhausted(struct tls_conn *c);
+
+/* The record operations of each layer behind tls_io.c's (see tls.h). */
+int tls_rec_up_send(struct tls_conn *c, struct tls_buf *b);
+ssize_t tls_rec_up_fill(struct tls_conn *c, struct tls_buf *b, int plain_fd,
+    uint64_t *delivered, unsigned *flags);
+ssize_t tls_rec_down_fill(struct tls_conn *c, struct tls_buf *b, unsigned *flags);
+ssize_t tls_rec_down_send(struct tls_buf *b, int plain_fd);
+int tls_ktls_up_send(struct tls_conn *c, struct tls_buf *b, uint64_t *delivered);
+ssize_t tls_ktls_up_fill(struct tls_buf *b, int plain_fd, unsigned *flags);
+ssize_t tls_ktls_down_fill(struct tls_conn *c, struct tls_buf *b, unsigned *flags);
+ssize_t tls_ktls_down_send(struct tls_buf *b, int plain_fd);
 
 /* tls_rec.c: frees the own layer's state, wiping its keys. */
 void tls_rec_free(struct tls_conn *c);

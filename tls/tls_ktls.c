@@ -13,10 +13,12 @@
  * leaves through sendmsg() with TLS_SET_RECORD_TYPE.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/tls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -289,4 +291,147 @@ tls_ktls_recv(struct tls_conn *c, void *buf, size_t len)
 		snprintf(c->detail, sizeof(c->detail), "unexpected record type %u", type);
 		return TLS_ERR;
 	}
+}
+
+/* ---- the relay's record operations on kernel TLS (tls.h) --------------- */
+
+/* Largest batch one splice() moves into a pipe. */
+#define SPLICE_CHUNK (256 * 1024)
+
+/* A record at least this long is full: kTLS hands over one record per
+ * splice(), and only a short one says the stream paused. */
+#define KTLS_RECORD_FULL (16384 - 1)
+
+static ssize_t
+splice_in(int src, struct tls_buf *b)
+{
+	ssize_t n;
+
+	do
+		n = splice(src, NULL, b->pipe[1], NULL, SPLICE_CHUNK,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n == -1 && errno == EINTR);
+	if (n > 0)
+		b->in_pipe += (size_t)n;
+	return n;
+}
+
+static ssize_t
+splice_out(struct tls_buf *b, int dst)
+{
+	ssize_t n;
+
+	do
+		n = splice(b->pipe[0], NULL, dst, NULL, b->in_pipe,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n == -1 && errno == EINTR);
+	if (n > 0)
+		b->in_pipe -= (size_t)n;
+	return n;
+}
+
+ssize_t
+tls_ktls_up_fill(struct tls_buf *b, int plain_fd, unsigned *flags)
+{
+	ssize_t n = splice_in(plain_fd, b);
+
+	if (n > 0) {
+		*flags = n == SPLICE_CHUNK ? TLS_IO_MORE : 0;
+		return n;
+	}
+	if (n == 0)
+		return 0;
+	return errno == EAGAIN ? TLS_WANT_READ : TLS_ERR_PLAIN;
+}
+
+int
+tls_ktls_up_send(struct tls_conn *c, struct tls_buf *b, uint64_t *delivered)
+{
+	while (b->in_pipe > 0) {
+		ssize_t n;
+
+		if (c->tx_record_limit != 0 && c->tx_records >= c->tx_record_limit)
+			return tls_io_key_exhausted(c);
+		if ((n = splice_out(b, c->fd)) > 0) {
+			/* The kernel makes at most one record per 16 KiB of one
+			 * call: an upper bound of its count. */
+			c->tx_records += ((uint64_t)n + 16383) / 16384;
+			*delivered += (uint64_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EAGAIN)
+			return TLS_WANT_WRITE;
+		c->fail = n == -1 && (errno == EPIPE || errno == ECONNRESET) ?
+		    TLS_FAIL_RESET : TLS_FAIL_INTERNAL;
+		snprintf(c->detail, sizeof(c->detail), "splice: %s",
+		    n == -1 ? strerror(errno) : "sent nothing");
+		return TLS_ERR;
+	}
+	return TLS_OK;
+}
+
+/* A non-data record is next (splice() said EINVAL): read it whole. */
+static ssize_t
+control_record(struct tls_conn *c, struct tls_buf *b, unsigned *flags)
+{
+	unsigned char rec[16384 + 256];
+	ssize_t n = tls_ktls_recv(c, rec, sizeof(rec));
+	struct iovec iov = { rec, (size_t)n };
+
+	*flags = TLS_IO_MORE;
+	if (n == TLS_RETRY)
+		return 0;
+	if (n == TLS_EOF) {
+		*flags = TLS_IO_EOF;
+		return 0;
+	}
+	if (n < 0)
+		return n;
+	/* Data after all: into the (empty) pipe, then on as usual. */
+	if (vmsplice(b->pipe[1], &iov, 1, 0) != n) {
+		c->fail = TLS_FAIL_INTERNAL;
+		snprintf(c->detail, sizeof(c->detail), "vmsplice: %s", strerror(errno));
+		return TLS_ERR;
+	}
+	b->in_pipe += (size_t)n;
+	return n;
+}
+
+ssize_t
+tls_ktls_down_fill(struct tls_conn *c, struct tls_buf *b, unsigned *flags)
+{
+	ssize_t n = splice_in(c->fd, b);
+
+	if (n > 0) {
+		*flags = n >= KTLS_RECORD_FULL ? TLS_IO_MORE : 0;
+		return n;
+	}
+	if (n == 0) {
+		/* TCP EOF.  A clean end is close_notify, which arrives as a
+		 * control record instead. */
+		c->truncated = true;
+		*flags = TLS_IO_EOF;
+		return 0;
+	}
+	if (errno == EAGAIN)
+		return TLS_WANT_READ;
+	if (errno == EINVAL)
+		return control_record(c, b, flags);
+	c->fail = errno == ECONNRESET || errno == EPIPE ? TLS_FAIL_RESET :
+	    TLS_FAIL_PROTOCOL;
+	snprintf(c->detail, sizeof(c->detail), "%s", errno == EBADMSG ?
+	    "a record failed authentication" : strerror(errno));
+	return TLS_ERR;
+}
+
+ssize_t
+tls_ktls_down_send(struct tls_buf *b, int plain_fd)
+{
+	ssize_t n;
+
+	if (b->in_pipe == 0)
+		return 0;
+	if ((n = splice_out(b, plain_fd)) > 0)
+		return n;
+	return n == -1 && errno == EAGAIN ? TLS_WANT_WRITE : TLS_ERR_PLAIN;
 }

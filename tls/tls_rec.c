@@ -348,11 +348,6 @@ tls_rec_tx_room(const struct tls_conn *c)
 	return r->tx.records >= cap ? 0 : (size_t)(cap - r->tx.records);
 }
 
-bool
-tls_rec_tx_exhausted(const struct tls_conn *c)
-{
-	return c->rec != NULL && !c->rec->tx.k.v13 && tls_rec_tx_room(c) == 0;
-}
 
 int
 tls_rec_tx_ready(struct tls_conn *c)
@@ -361,9 +356,7 @@ tls_rec_tx_ready(struct tls_conn *c)
 
 	if (r->owed == 0 && (r->update_due || tls_rec_tx_room(c) == 0)) {
 		if (!r->tx.k.v13)
-			return set_fail(c, TLS_FAIL_INTERNAL, "key_update_records "
-			    "reached on a TLS 1.2 AES-GCM connection, which cannot "
-			    "change keys", NULL);
+			return tls_io_key_exhausted(c);	/* TLS 1.2 AES-GCM */
 		if (send_key_update(c, false) != 0)
 			return TLS_ERR;
 	}

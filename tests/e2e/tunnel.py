@@ -22,6 +22,9 @@ import pp2  # noqa: E402
 
 def sniff(iface, path):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+    # A burst must not outrun this loop: a dropped frame could hide a
+    # marker.  (SO_RCVBUFFORCE: root, as this test is.)
+    s.setsockopt(socket.SOL_SOCKET, 33, 256 << 20)  # SO_RCVBUFFORCE
     s.bind((iface, 0))
     with open(path, "wb", buffering=0) as out:
         print("ready", flush=True)
