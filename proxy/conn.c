@@ -47,7 +47,10 @@ conn_relay(struct conn *c)
 {
 	struct relay_end end;
 
-	return relay_start(c, &end) == -1 ? relay_ended(c, &end) : 0;
+	if (relay_start(c, &end) == -1)
+		return relay_ended(c, &end);
+	conn_update_events(c);
+	return 0;
 }
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static int upstream_connect(struct conn *c);
@@ -56,10 +59,7 @@ static int upstream_connect(struct conn *c);
 static uint64_t
 now_us(const struct conn *c)
 {
-	struct timeval tv;
-
-	event_base_gettimeofday_cached(c->r->w->base, &tv);
-	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+	return worker_now_us(c->r->w);
 }
 
 uint64_t
@@ -477,6 +477,8 @@ on_event(evutil_socket_t fd, short what, void *arg)
 	case CS_RELAY:
 		if (relay_run(c, fired, &end) == -1)
 			(void)relay_ended(c, &end);
+		else
+			conn_update_events(c);
 		return;
 	case CS_RESOLVING:
 		break;

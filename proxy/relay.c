@@ -239,7 +239,7 @@ relay_run(struct conn *c, unsigned fired, struct relay_end *end)
 		uint64_t up = c->up.bytes - up0, down = c->down.bytes - down0;
 		counter_add(&st->bytes_in, c->server ? down : up);	/* see conn_bytes_in() */
 		counter_add(&st->bytes_out, c->server ? up : down);
-		c->last_active_ms = conn_now_ms(c);
+		c->last_active_ms = worker_now_us(c->r->w) / 1000;
 	}
 	if ((ku = tls_conn_key_updates(c->tls)) != c->key_updates) {
 		counter_add(&st->key_updates, ku - c->key_updates);
@@ -248,7 +248,6 @@ relay_run(struct conn *c, unsigned fired, struct relay_end *end)
 	if (c->up.shut && c->down.shut)
 		return end_with(end, "eof", tls_conn_truncated(c->tls) ?
 		    "peer closed TCP without close_notify" : NULL);
-	conn_update_events(c);
 	return 0;
 }
 
@@ -295,7 +294,7 @@ relay_start(struct conn *c, struct relay_end *end)
 	if (layer_switch(c, end) == -1)
 		return -1;
 	c->state = CS_RELAY;
-	c->last_active_ms = conn_now_ms(c);
+	c->last_active_ms = worker_now_us(c->r->w) / 1000;
 	if (c->idle_ms > 0) {
 		struct timeval tv = { c->idle_ms / 1000, (c->idle_ms % 1000) * 1000 };
 		evtimer_add(c->timer, &tv);
@@ -311,7 +310,7 @@ relay_start(struct conn *c, struct relay_end *end)
 int
 relay_on_timer(struct conn *c, struct relay_end *end)
 {
-	uint64_t idle = conn_now_ms(c) - c->last_active_ms;
+	uint64_t idle = worker_now_us(c->r->w) / 1000 - c->last_active_ms;
 	uint64_t left;
 	struct timeval tv;
 

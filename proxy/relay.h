@@ -11,9 +11,10 @@
  * shutdown(SHUT_WR) on the other; the opposite direction runs on until it
  * ends too.
  *
- * The relay never frees its connection: when it ends one it says why in
- * *end and returns -1, and conn.c tears down (as spiped's pipes report to
- * their conn).
+ * The relay calls nothing of conn.c's: it moves bytes and sets each
+ * direction's wants; conn.c watches the events they name, and when the
+ * relay ends a connection it says why in *end and returns -1, and conn.c
+ * tears down (as spiped's pipes report to their conn).
  */
 #ifndef MTLSD_PROXY_RELAY_H
 #define MTLSD_PROXY_RELAY_H
@@ -31,8 +32,9 @@ struct relay_end {
  * with *end filled (the caller frees c). */
 int relay_start(struct conn *c, struct relay_end *end);
 
-/* Runs the directions waiting for one of the fired WANT_* bits.  Returns
- * 0, or -1 with *end filled. */
+/* Runs the directions waiting for one of the fired WANT_* bits; their
+ * wants say which events the caller should watch next.  Returns 0, or -1
+ * with *end filled. */
 int relay_run(struct conn *c, unsigned fired, struct relay_end *end);
 
 /* The idle timer fired: -1 with *end filled if nothing moved for idle_ms,

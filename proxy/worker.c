@@ -265,6 +265,15 @@ on_cmd(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+uint64_t
+worker_now_us(const struct worker *w)
+{
+	struct timeval tv;
+
+	event_base_gettimeofday_cached(w->base, &tv);
+	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+}
+
 void
 worker_conn_gone(struct worker *w)
 {

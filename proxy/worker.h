@@ -97,6 +97,9 @@ void worker_free(struct worker *w);
 /* Appends an audit record when audit_log is on (worker thread only). */
 void worker_audit(struct worker *w, const struct audit_record *r);
 
+/* Microseconds on the worker's cached clock (no syscall). */
+uint64_t worker_now_us(const struct worker *w);
+
 /* Called by conn_free(): a connection of w ended. */
 void worker_conn_gone(struct worker *w);
 

@@ -5,7 +5,7 @@
  *      secrets; the RFC's records opened and sealed byte for byte, by
  *      libgcrypt directly and by the own layer keyed through the real
  *      hand-over; KeyUpdate against an independent HKDF-Expand-Label;
- *   2. differential: one side on the own layer, the other on mbedTLS, 16 MiB
+ *   2. differential: one side on the own layer, the other on mbedTLS, 64 MiB
  *      in random-sized chunks, every byte checked, per suite and version;
  *   3. hostile records against tls_rec_open();
  *   4. KeyUpdate: ours after key_limit records, the peer's followed and,
@@ -38,7 +38,7 @@
 #include "tls/tls_int.h"	/* key_limit, the key-export hook, tls_dir_keys */
 
 #define STEPS	200			/* handshake rounds before giving up */
-#define BULK	(UINT64_C(8) << 20)	/* bytes each way, per differential case */
+#define BULK	(UINT64_C(32) << 20)	/* bytes each way, per differential case: 64 MiB in all */
 #define RBUF	(4 * 16384 + 4096)	/* a receive buffer: several records */
 #define TBUF	(16384 + 2048 + 64)	/* one record with its frame */
 
