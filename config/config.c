@@ -315,6 +315,7 @@ config_free(struct config *cfg)
 	free(cfg->dir);
 	free(cfg->audit_log);
 	free(cfg->user);
+	free(cfg->allow_inbound);
 	free(cfg);
 }
 

@@ -42,7 +42,7 @@ enum route_key {
 	RK_CONNECT_TIMEOUT, RK_MAX_CONNECTIONS, RK_KTLS, RK_CRL_STALE,
 	RK_REAUTHORIZE, RK_SEND_PROXY, RK_ACCEPT_PROXY, RK_BUFFER_SIZE,
 	RK_SESSION_RESUMPTION, RK_ALLOW_PORTS, RK_RECORD_LAYER,
-	RK_KEY_UPDATE_RECORDS, RK_BACKLOG, RK_COUNT
+	RK_KEY_UPDATE_RECORDS, RK_BACKLOG, RK_REDIRECT, RK_COUNT
 };
 
 /* allow_ports: an inclusive range of TCP ports. */
@@ -64,6 +64,8 @@ struct route_config {
 	bool connect_original;
 	struct port_range *allow_ports;	/* connect = original: ports it may reach */
 	size_t n_allow_ports;
+	struct cidr *redirect;		/* transparent: the peer networks (mtlsd nft) */
+	size_t n_redirect;
 
 	/* TLS, inheritable from [global] */
 	char *cert, *key, *ca, *crl, *key_password_file;	/* absolute paths or NULL */
@@ -94,7 +96,8 @@ struct route_config {
 /* Keys only [global] can set; the order indexes config.global_line[]. */
 enum global_key {
 	GK_WORKERS, GK_LOG_LEVEL, GK_AUDIT_LOG, GK_ADMIN_LISTEN, GK_USER,
-	GK_DRAIN_TIMEOUT, GK_METRICS_PEER_LIMIT, GK_READYZ_UPSTREAM, GK_COUNT
+	GK_DRAIN_TIMEOUT, GK_METRICS_PEER_LIMIT, GK_READYZ_UPSTREAM,
+	GK_ALLOW_INBOUND, GK_COUNT
 };
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
@@ -112,6 +115,8 @@ struct config {
 	uint32_t drain_timeout_ms;
 	unsigned metrics_peer_limit;	/* per-identity series per route; 0 = off */
 	bool readyz_upstream;		/* /readyz also connects to upstreams */
+	struct port_range *allow_inbound;	/* mtlsd nft: ports open to other hosts */
+	size_t n_allow_inbound;
 	int global_line[GK_COUNT];	/* where each global key was set */
 
 	struct route_config defaults;	/* [global]'s TLS defaults */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -48,6 +49,7 @@ route_free_fields(struct route_config *r)
 	free(r->allow_cidr);
 	free(r->deny_cidr);
 	free(r->allow_ports);
+	free(r->redirect);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -157,6 +159,22 @@ check_transparent(struct loader *L, const struct route_config *r)
 	if (r->line[RK_LISTEN] != 0 && r->listen.kind == ADDR_UNIX)
 		loader_error(L, r->line[RK_LISTEN], "[%s]: a transparent route "
 		    "listens on TCP, where nftables redirects connections", r->name);
+	/* nftables redirects IPv4 to 127.0.0.1 and IPv6 to ::1: each prefix
+	 * needs the route to listen in its family. */
+	for (size_t i = 0; r->line[RK_LISTEN] != 0 && r->listen.kind != ADDR_UNIX &&
+	    i < r->n_redirect; i++) {
+		bool v6 = r->redirect[i].family == AF_INET6;
+		bool listen6 = strchr(r->listen.host, ':') != NULL;
+		char pfx[64];
+		if (v6 == listen6)
+			continue;
+		cidr_format(&r->redirect[i], pfx, sizeof(pfx));
+		loader_error(L, r->line[RK_REDIRECT], "[%s]: redirect %s is %s, but "
+		    "the route listens on %s: nftables redirects %s connections to "
+		    "%s, so give that family its own transparent route", r->name, pfx,
+		    v6 ? "IPv6" : "IPv4", r->listen.text, v6 ? "IPv6" : "IPv4",
+		    v6 ? "[::1]" : "127.0.0.1");
+	}
 }
 
 /* ktls is record_layer's old name: on = kernel, off = libgcrypt (user
@@ -198,6 +216,7 @@ check_route(struct loader *L, struct route_config *r, const bool *own)
 			refuse_key(L, r, RK_ALLOW_PEERS, "needs client certificates; "
 			    "it cannot be used with client_auth = none");
 		refuse_key(L, r, RK_SERVER_NAME, "applies to client routes only");
+		refuse_key(L, r, RK_REDIRECT, "applies to transparent routes only");
 		refuse_key(L, r, RK_EXPECT_PEERS, "applies to client routes only "
 		    "(server routes use allow_peers)");
 		if (r->connect_original && r->connect.port != 0)
@@ -233,6 +252,8 @@ check_route(struct loader *L, struct route_config *r, const bool *own)
 			    "check the server's certificate against", r->name);
 		if (r->mode == MODE_TRANSPARENT)
 			check_transparent(L, r);
+		else
+			refuse_key(L, r, RK_REDIRECT, "applies to transparent routes only");
 	}
 	if (r->key_password_file != NULL && r->key == NULL)
 		refuse_key(L, r, RK_KEY_PASSWORD_FILE, "needs 'key'");

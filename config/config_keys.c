@@ -23,6 +23,7 @@ static const struct key_def keys[] = {
 	{ "drain_timeout",	SCOPE_GLOBAL, GK_DRAIN_TIMEOUT, false },
 	{ "metrics_peer_limit",	SCOPE_GLOBAL, GK_METRICS_PEER_LIMIT, false },
 	{ "readyz_upstream",	SCOPE_GLOBAL, GK_READYZ_UPSTREAM, false },
+	{ "allow_inbound",	SCOPE_GLOBAL, GK_ALLOW_INBOUND, true },
 	{ "mode",		SCOPE_ROUTE, RK_MODE, false },
 	{ "listen",		SCOPE_ROUTE, RK_LISTEN, false },
 	{ "connect",		SCOPE_ROUTE, RK_CONNECT, false },
@@ -54,6 +55,7 @@ static const struct key_def keys[] = {
 	{ "record_layer",	SCOPE_BOTH, RK_RECORD_LAYER, false },
 	{ "key_update_records",	SCOPE_BOTH, RK_KEY_UPDATE_RECORDS, false },
 	{ "backlog",		SCOPE_BOTH, RK_BACKLOG, false },
+	{ "redirect",		SCOPE_ROUTE, RK_REDIRECT, true },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -332,6 +334,9 @@ config_set_route_key(struct loader *L, struct route_config *r, enum route_key k,
 	case RK_ALLOW_PORTS:
 		return add_list((void **)&r->allow_ports, &r->n_allow_ports,
 		    sizeof(*r->allow_ports), v, parse_port_item, why);
+	case RK_REDIRECT:
+		return add_list((void **)&r->redirect, &r->n_redirect,
+		    sizeof(*r->redirect), v, parse_cidr_item, why);
 	case RK_COUNT:
 		break;
 	}
@@ -389,6 +394,9 @@ config_set_global_key(struct loader *L, enum global_key k, const char *v, const 
 		return 0;
 	case GK_READYZ_UPSTREAM:
 		return parse_bool(v, &cfg->readyz_upstream, why);
+	case GK_ALLOW_INBOUND:
+		return add_list((void **)&cfg->allow_inbound, &cfg->n_allow_inbound,
+		    sizeof(*cfg->allow_inbound), v, parse_port_item, why);
 	case GK_COUNT:
 		break;
 	}

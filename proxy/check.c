@@ -69,6 +69,21 @@ warn_fd_budget(const struct config *cfg)
 	    cfg->path, needed, (unsigned long long)rl.rlim_max);
 }
 
+/* mtlsd nft derives the redirect from each transparent route's peer
+ * networks. */
+static void
+warn_redirect(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct route_config *rc = &cfg->routes[i];
+
+		if (rc->mode == MODE_TRANSPARENT && rc->n_redirect == 0)
+			fprintf(stderr, "%s:%d: warning: [%s] has no redirect = (the "
+			    "peer networks): 'mtlsd nft' cannot make its rules\n",
+			    cfg->path, rc->section_line, rc->name);
+	}
+}
+
 /* ktls still works, as record_layer's old name. */
 static void
 warn_deprecated(const struct config *cfg)
@@ -106,6 +121,7 @@ check_run(const char *config_path)
 		warn_tunnel_names(cfg, m);
 		warn_deprecated(cfg);
 		warn_fd_budget(cfg);
+		warn_redirect(cfg);
 		printf("%s: OK (%zu route%s)\n", config_path, cfg->nroutes,
 		    cfg->nroutes == 1 ? "" : "s");
 		rc = 0;

@@ -381,7 +381,7 @@ daemon_run(const char *config_path)
 		goto out;
 	}
 	log_info("event=fd_budget %s reserve=%ld", err, d.fds.reserve);
-	if (fd_budget_needed(d.cfg) > d.fds.limit - d.fds.reserve)
+	if (fd_budget_needed(d.cfg) > d.fds.limit)
 		log_warnx("event=fd_budget status=short needed=%ld limit=%ld: the "
 		    "routes' max_connections cannot all be open at once; past the "
 		    "limit new connections are turned away (reason=out_of_descriptors)",

@@ -3,6 +3,7 @@
  *
  *   mtlsd run -c FILE        run in the foreground, log to stderr
  *   mtlsd check -c FILE      validate config, certificates and keys
+ *   mtlsd nft -c FILE        print the node's nftables rules
  *   mtlsd certs ...          make a CA and node certificates
  *   mtlsd version
  */
@@ -12,6 +13,7 @@
 #include "certs/certs.h"
 #include "proxy/check.h"
 #include "proxy/daemon.h"
+#include "proxy/nft.h"
 
 #ifndef MTLSD_VERSION
 #define MTLSD_VERSION "0.1.0"
@@ -23,6 +25,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: mtlsd run -c FILE        run in the foreground\n"
 	    "       mtlsd check -c FILE      validate config, certificates, keys\n"
+	    "       mtlsd nft -c FILE        print this node's nftables rules\n"
 	    "       mtlsd certs init-ca --dir DIR [--name NAME] [--days N]\n"
 	    "       mtlsd certs issue --dir DIR --name NAME [--san dns:X,ip:Y,uri:Z] [--days N]\n"
 	    "       mtlsd certs show FILE\n"
@@ -51,6 +54,11 @@ main(int argc, char **argv)
 		if ((cfg = config_arg(argc - 1, argv + 1)) == NULL)
 			return usage(stderr);
 		return argv[1][0] == 'r' ? daemon_run(cfg) : check_run(cfg);
+	}
+	if (strcmp(argv[1], "nft") == 0) {
+		if ((cfg = config_arg(argc - 1, argv + 1)) == NULL)
+			return usage(stderr);
+		return nft_run(cfg);
 	}
 	if (strcmp(argv[1], "certs") == 0)
 		return certs_main(argc - 1, argv + 1);

@@ -100,4 +100,38 @@ check "a missing config file: exit 1, 'cannot open' ($out)" \
 	eval 'test $rc -eq 1 && grep -q "missing.ini: cannot open" <<< "$out"'
 out=$("$MTLSD" frobnicate 2>&1); rc=$?
 check "an unknown command: usage and exit 2" test $rc -eq 2
+
+# mtlsd nft: the shipped example's rules are what it makes of the shipped
+# config, and nftables accepts them; a transparent route without its peer
+# networks, or with a prefix of the other family, is refused by name.
+mkdir -p "$T/ex"
+sed "s#/etc/mtlsd/#$T/ex/#g; s#/var/log/mtlsd/#$T/ex/#g" \
+	"$TOP/examples/transparent-node.ini" > "$T/ex/mtlsd.ini"
+cp -p "$T/pki/server.crt" "$T/ex/node.crt"; cp -p "$T/pki/server.key" "$T/ex/node.key"
+cp -p "$T/pki/ca.crt" "$T/ex/ca.crt"
+"$MTLSD" nft -c "$T/ex/mtlsd.ini" > "$T/ex/rules.nft" 2> "$T/ex/err"; rc=$?
+check "mtlsd nft makes the example's rules (rc=$rc: $(cat "$T/ex/err"))" test $rc -eq 0
+check "... and they are examples/transparent-node.nft, line for line" \
+	diff <(sed "s#from $T/ex/mtlsd.ini#from /etc/mtlsd/mtlsd.ini#" "$T/ex/rules.nft") \
+	"$TOP/examples/transparent-node.nft"
+if command -v nft > /dev/null; then
+	check "... which nftables accepts (nft -c)" nft -c -f "$T/ex/rules.nft"
+else
+	skip "nft -c: nftables is not installed"
+fi
+check "... with the loop guard first, the redirect, and the inbound drop" eval \
+	'grep -q "fib daddr type local return" "$T/ex/rules.nft" &&
+	 grep -q "ip daddr { 10.0.0.0/24 } tcp dport != 7443 redirect to :15001" "$T/ex/rules.nft" &&
+	 grep -q "tcp dport { 7443, 22 } accept" "$T/ex/rules.nft" &&
+	 grep -q "meta l4proto tcp ct state new drop" "$T/ex/rules.nft"'
+grep -v '^redirect' "$T/ex/mtlsd.ini" > "$T/ex/noredir.ini"
+out=$("$MTLSD" nft -c "$T/ex/noredir.ini" 2>&1); rc=$?
+check "a transparent route without redirect: nft exits 1 and names it ($out)" \
+	eval 'test $rc -eq 1 && grep -q "noredir.ini:[0-9]*: \[mesh-out\]: mtlsd nft needs redirect" <<< "$out"'
+out=$("$MTLSD" check -c "$T/ex/noredir.ini" 2>&1)
+check "... and check warns of it" grep -q "warning: \[mesh-out\] has no redirect" <<< "$out"
+sed 's#^redirect = .*#redirect = fd00::/64#' "$T/ex/mtlsd.ini" > "$T/ex/fam.ini"
+out=$("$MTLSD" check -c "$T/ex/fam.ini" 2>&1); rc=$?
+check "an IPv6 redirect on a route listening on 127.0.0.1 is an error ($out)" \
+	eval 'test $rc -eq 1 && grep -q "fam.ini:[0-9]*: \[mesh-out\]: redirect fd00::/64 is IPv6" <<< "$out"'
 finish
