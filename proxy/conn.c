@@ -295,11 +295,54 @@ conn_handshake_start(struct conn *c)
 	return handshake_step(c);
 }
 
+/* Backoff between connect attempts of a tunnel-ending route. */
+#define RETRY_FIRST_MS	25
+#define RETRY_MAX_MS	1000
+
+/*
+ * A tunnel's app may not listen yet: a job's rank that starts before the
+ * one it dials would see ECONNREFUSED and retry over plain TCP, but through
+ * mtlsd its connect already succeeded (to mtlsd).  So a connect = original
+ * route retries a refused upstream within connect_timeout, the TLS side
+ * waiting meanwhile.  Returns 1 if a retry is scheduled.
+ */
+static int
+retry_later(struct conn *c, int err)
+{
+	uint64_t now = conn_now_ms(c);
+	uint32_t wait = c->retry_ms ? c->retry_ms : RETRY_FIRST_MS;
+
+	if (err != ECONNREFUSED || !c->server || !c->r->rc->connect_original ||
+	    now + wait >= c->connect_deadline_ms)
+		return 0;
+	c->retry_ms = wait * 2 < RETRY_MAX_MS ? wait * 2 : RETRY_MAX_MS;
+	c->retries++;
+	counter_add(&c->r->stats.upstream_retries, 1);
+	if (c->ev_plain_rd != NULL) {
+		event_free(c->ev_plain_rd);
+		event_free(c->ev_plain_wr);
+		c->ev_plain_rd = c->ev_plain_wr = NULL;
+		c->events_on &= ~(unsigned)(WANT_PLAIN_RD | WANT_PLAIN_WR);
+	}
+	if (c->plain_fd != -1) {
+		close(c->plain_fd);
+		c->plain_fd = -1;
+	}
+	conn_wait_for(c, 0);
+	c->state = CS_CONNECT_RETRY;
+	arm_timer(c, wait);
+	return 1;
+}
+
 /* Names the connect failure from its errno. */
 static int
 upstream_failed(struct conn *c, int err)
 {
 	const char *reason;
+	char detail[96];
+
+	if (retry_later(c, err))
+		return 0;
 
 	switch (err) {
 	case ECONNREFUSED:
@@ -315,7 +358,9 @@ upstream_failed(struct conn *c, int err)
 		break;
 	}
 	counter_add(&c->r->stats.upstream_fail, 1);
-	conn_free(c, reason, strerror(err));
+	snprintf(detail, sizeof(detail), "%s%s", strerror(err), c->retries > 0 ?
+	    " (retried until connect_timeout)" : "");
+	conn_free(c, reason, detail);
 	return -1;
 }
 
@@ -344,7 +389,20 @@ conn_connect(struct conn *c, const struct sockname *sn)
 {
 	c->phase_us = now_us(c);
 	arm_timer(c, c->r->rc->connect_timeout_ms);
+	c->connect_deadline_ms = conn_now_ms(c) + c->r->rc->connect_timeout_ms;
+	c->retry_to = *sn;
 	return connect_to(c, sn);
+}
+
+/* The backoff ran out: connect again, under what is left of the timeout. */
+static void
+retry_connect(struct conn *c)
+{
+	uint64_t now = conn_now_ms(c);
+
+	arm_timer(c, (uint32_t)(c->connect_deadline_ms > now ?
+	    c->connect_deadline_ms - now : 1));
+	(void)connect_to(c, &c->retry_to);
 }
 
 static int
@@ -481,6 +539,7 @@ on_event(evutil_socket_t fd, short what, void *arg)
 			conn_update_events(c);
 		return;
 	case CS_RESOLVING:
+	case CS_CONNECT_RETRY:
 		break;
 	}
 }
@@ -510,6 +569,9 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		    "header before handshake_timeout");
 		conn_free(c, "tunnel_header", "no complete tunnel header before "
 		    "handshake_timeout");
+		return;
+	case CS_CONNECT_RETRY:
+		retry_connect(c);
 		return;
 	case CS_RESOLVING:
 	case CS_CONNECTING:

@@ -40,6 +40,7 @@ enum conn_state {
 	CS_TUNNEL_HEADER,	/* connect = original: reading the tunnel header */
 	CS_RESOLVING,		/* upstream name lookup */
 	CS_CONNECTING,		/* upstream TCP connect */
+	CS_CONNECT_RETRY,	/* connect = original: refused, trying again soon */
 	CS_RELAY,		/* bytes flow */
 };
 
@@ -88,6 +89,10 @@ struct conn {
 	unsigned char *pp_buf;		/* PROXY header so far, while reading it */
 	size_t pp_len;
 	char target[SOCK_NAME_MAX];	/* tunnels: the original destination */
+	struct sockname retry_to;	/* connect = original: what to retry */
+	uint64_t connect_deadline_ms;	/* ... until connect_timeout */
+	uint32_t retry_ms;		/* ... after this long (doubling) */
+	unsigned retries;
 	char target_host[INET6_ADDRSTRLEN];	/* ... its host, to check the peer's
 					 * certificate against (transparent) */
 };
@@ -124,8 +129,9 @@ int conn_reauthorize(struct conn *c);
 /* Starts the TLS handshake on tls_fd.  Returns 0, or -1 when c was freed. */
 int conn_handshake_start(struct conn *c);
 
-/* Connects to the upstream sn, under connect_timeout.  Returns 0, or -1
- * when c was freed. */
+/* Connects to the upstream sn, under connect_timeout; a tunnel-ending
+ * route (connect = original) retries a refused connect, with backoff,
+ * until then.  Returns 0, or -1 when c was freed. */
 int conn_connect(struct conn *c, const struct sockname *sn);
 
 /* One audit record about c (a no-op when audit_log is off). */

@@ -219,6 +219,10 @@ metrics_render(const struct daemon *d, struct evbuffer *out)
 	per_route(out, d, "mtlsd_key_updates_total", "counter",
 	    "TLS 1.3 KeyUpdates sent and received (mtlsd's own record layer).",
 	    offsetof(struct route_stats, key_updates));
+	per_route(out, d, "mtlsd_upstream_retries_total", "counter",
+	    "Refused upstream connects a tunnel-ending route (connect = original) "
+	    "tried again within connect_timeout.",
+	    offsetof(struct route_stats, upstream_retries));
 	per_route(out, d, "mtlsd_key_limit_closes_total", "counter",
 	    "AES-GCM connections on mbedTLS's or the kernel's records closed at "
 	    "key_update_records, since those layers cannot change keys.",

@@ -57,6 +57,7 @@ struct route_stats {
 	counter_t conns_own;		/* took mtlsd's own record layer */
 	counter_t key_updates;		/* own layer: KeyUpdates sent and received */
 	counter_t key_limit_closes;	/* ended at key_update_records (no rekey) */
+	counter_t upstream_retries;	/* connect = original: refused connects retried */
 	counter_t refused[REFUSE_COUNT];
 	counter_t handshake_fail[TLS_FAIL_COUNT];
 	counter_t handshake_timeout;

@@ -147,6 +147,23 @@ check "... both sides name [fd77::2]:5000 as the target" eval \
 	'log_has "$T/a.log" "route=mesh-out6 event=close .*target=\[fd77::2\]:5000 id=spiffe://mesh/node/b .*reason=eof" &&
 	 log_has "$T/b.log" "route=mesh-in6 event=close .*target=\[fd77::2\]:5000 id=spiffe://mesh/node/a .*reason=eof"'
 
+# Start order: the app on B listens only after A's app dialed it.  Plain
+# TCP would have been refused and retried by the app; through mtlsd, B's
+# route retries the refused connect within connect_timeout instead.
+metric_b() { $inB curl -s http://127.0.0.1:9901/metrics | awk -v m="$1" '$1 ~ "^"m"[{]" { s += $2 } END { print s + 0 }'; }
+retries0=$(metric_b mtlsd_upstream_retries_total)
+LATE=late-$RANDOM-start
+$inA $PEER halfclose --connect 10.77.0.2:6000 --send "$LATE" > "$T/late.out" 2>&1 &
+late_pid=$!
+retried() { test "$(metric_b mtlsd_upstream_retries_total)" -gt "$retries0"; }
+check "B retries a refused connect to an app that does not listen yet" wait_for 10 retried
+bg late_app $inB $PEER echo --listen 10.77.0.2:6000
+wait "$late_pid"
+check "... and once it listens, the tunnel reaches it (the echo, behind its PROXY header)" \
+	grep -aq "$LATE" "$T/late.out"
+check "... and both ends close cleanly" \
+	wait_log "$T/b.log" "route=mesh-in event=close .*target=10\.77\.0\.2:6000 .*reason=eof"
+
 # The wire.  A control: the same kind of marker sent in cleartext to B's
 # mtlsd port (not redirected) shows the sniffer would see it.
 CONTROL=control-$RANDOM-$RANDOM-cleartext
