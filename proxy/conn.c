@@ -25,6 +25,7 @@
 #include "tls/tls.h"
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
+static void handoff_clear(struct conn *c);
 
 /* Whether the kernel seals c's records. */
 static bool
@@ -328,6 +329,7 @@ retry_later(struct conn *c, int err)
 		close(c->plain_fd);
 		c->plain_fd = -1;
 	}
+	handoff_clear(c);
 	conn_wait_for(c, 0);
 	c->state = CS_CONNECT_RETRY;
 	arm_timer(c, wait);
@@ -364,6 +366,28 @@ upstream_failed(struct conn *c, int err)
 	return -1;
 }
 
+/* Server routes: the app socket's local port is mtlsd's (see
+ * daemon.handoff_ports), until the socket closes. */
+static void
+handoff_mark(struct conn *c, int fd)
+{
+	struct sockname me;
+
+	if (sock_local(fd, &me) != 0)
+		return;
+	c->handoff_port = sock_port((struct sockaddr *)&me.ss);
+	if (c->handoff_port != 0)
+		atomic_fetch_add(&c->r->w->d->handoff_ports[c->handoff_port], 1);
+}
+
+static void
+handoff_clear(struct conn *c)
+{
+	if (c->handoff_port != 0)
+		atomic_fetch_sub(&c->r->w->d->handoff_ports[c->handoff_port], 1);
+	c->handoff_port = 0;
+}
+
 static int
 connect_to(struct conn *c, const struct sockname *sn)
 {
@@ -371,10 +395,12 @@ connect_to(struct conn *c, const struct sockname *sn)
 
 	if (fd == -1)
 		return upstream_failed(c, errno);
-	if (c->server)
+	if (c->server) {
 		c->plain_fd = fd;
-	else
+		handoff_mark(c, fd);
+	} else {
 		c->tls_fd = fd;
+	}
 	if (make_events(c, !c->server) == -1) {
 		conn_free(c, "out_of_memory", NULL);
 		return -1;
@@ -663,6 +689,7 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 	tls_conn_free(c->tls);
 	close_fd(&c->tls_fd);
 	close_fd(&c->plain_fd);
+	handoff_clear(c);
 	relay_release(c);
 	free(c->pp_buf);
 	counter_sub(&r->stats.conns_open, 1);

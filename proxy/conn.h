@@ -93,6 +93,7 @@ struct conn {
 	uint64_t connect_deadline_ms;	/* ... until connect_timeout */
 	uint32_t retry_ms;		/* ... after this long (doubling) */
 	unsigned retries;
+	uint16_t handoff_port;		/* server routes: the app socket's local port */
 	char target_host[INET6_ADDRSTRLEN];	/* ... its host, to check the peer's
 					 * certificate against (transparent) */
 };

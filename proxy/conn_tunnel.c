@@ -60,6 +60,14 @@ conn_tunnel_target(struct conn *c, struct sockname *out)
 	    sock_port((struct sockaddr *)&out->ss) == sock_port((struct sockaddr *)&local.ss))
 		return refuse(c, "not_redirected", "the connection came straight to "
 		    "the listener: only redirected connections are tunneled");
+	/* mtlsd's own hand-off to an app on this node, redirected back into
+	 * the transparent route: tunneling it would loop without end. */
+	if (c->r->w->d->handoff_ports[sock_port((struct sockaddr *)&c->peer_sa.ss)] > 0 &&
+	    sock_is_local_addr((struct sockaddr *)&out->ss))
+		return refuse(c, "redirect_loop", "the connection is mtlsd's own "
+		    "hand-off to an app on this node, redirected back: this node's "
+		    "own addresses must not be redirected ('fib daddr type local "
+		    "return' first, as mtlsd nft writes)");
 	/* mtlsd's own connection to a peer, redirected back to itself. */
 	if (sock_port((struct sockaddr *)&out->ss) == rc->connect.port) {
 		snprintf(detail, sizeof(detail), "the destination is the peers' "

@@ -376,6 +376,10 @@ daemon_run(const char *config_path)
 		log_error("event=start error=\"cannot initialize PSA crypto\"");
 		goto out;
 	}
+	if ((d.handoff_ports = calloc(65536, sizeof(*d.handoff_ports))) == NULL) {
+		log_error("event=start error=\"out of memory\"");
+		goto out;
+	}
 	if (fd_budget_init(&d.fds, err, sizeof(err)) == -1) {
 		log_error("event=start error=\"cannot read RLIMIT_NOFILE\"");
 		goto out;
@@ -455,6 +459,7 @@ daemon_run(const char *config_path)
 	log_info("event=stopped");
 	status = 0;
 out:
+	free(d.handoff_ports);
 	if (materials != NULL) {
 		for (size_t i = 0; i < d.nroutes; i++)
 			tls_material_unref(materials[i]);

@@ -56,6 +56,10 @@ struct daemon {
 	struct audit_sink audit;	/* fd -1 when audit_log is off */
 	atomic_uint_fast64_t reloads_ok, reloads_failed;
 	struct fd_budget fds;		/* descriptors connections may hold */
+	/* Local ports of the sockets server routes opened to their apps, by
+	 * count: a transparent route that is handed one of them has been
+	 * handed mtlsd's own hand-off, redirected back to it (a loop). */
+	atomic_uchar *handoff_ports;	/* 65536 counters */
 };
 
 /* "mtlsd run -c FILE": returns the exit status. */

@@ -352,3 +352,23 @@ sock_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
 		snprintf(buf, buflen, "?");
 	}
 }
+
+bool
+sock_is_local_addr(const struct sockaddr *sa)
+{
+	struct sockname sn;
+	bool local;
+	int fd;
+
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return false;
+	if ((fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return false;
+	sn.len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	memcpy(&sn.ss, sa, sn.len);
+	sock_set_port(&sn, 0);
+	local = bind(fd, (struct sockaddr *)&sn.ss, sn.len) == 0;
+	close(fd);
+	return local;
+}

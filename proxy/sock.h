@@ -75,6 +75,10 @@ void sock_unmap_v4(struct sockname *sn);
 
 /* The port of an AF_INET/AF_INET6 address (0 for others), and setting it. */
 uint16_t sock_port(const struct sockaddr *sa);
+
+/* Whether sa (AF_INET or AF_INET6) is one of this host's addresses: it
+ * can be bound.  A few syscalls: for connection set-up, not the data path. */
+bool sock_is_local_addr(const struct sockaddr *sa);
 void sock_set_port(struct sockname *sn, uint16_t port);
 
 /* The host alone: "1.2.3.4" or "::1" (an IPv4-mapped address in its IPv4

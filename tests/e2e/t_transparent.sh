@@ -49,6 +49,17 @@ TUNNEL="python3 $TOP/tests/e2e/tunnel.py"
 		}
 	}
 	EOF
+	# On B, a rule without the local-address guard: B's own hand-off to
+	# its app on 10.77.0.2:6001 goes into B's transparent route, which
+	# must refuse it (redirect_loop) rather than tunnel to itself.
+	$inB nft -f - <<-EOF
+	table ip mtlsd_test {
+		chain out {
+			type nat hook output priority -100; policy accept;
+			ip daddr 10.77.0.2 tcp dport 6001 redirect to :15002
+		}
+	}
+	EOF
 } > "$T/net.log" 2>&1 || { not_ok "network namespaces and nftables"; sed 's/^/#   /' "$T/net.log"; finish; }
 
 {
@@ -101,6 +112,11 @@ listen = [fd77::2]:7444
 connect = original
 allow_ports = 5000
 allow_peers = uri:spiffe://mesh/node/*
+
+[loop-out]
+mode = transparent
+listen = 127.0.0.1:15002
+connect = original:7443
 EOF
 
 bg sniff $inB $TUNNEL sniff vB "$T/wire.bin"
@@ -146,6 +162,17 @@ check "... with a full handshake: tickets are kept per peer address" \
 check "... both sides name [fd77::2]:5000 as the target" eval \
 	'log_has "$T/a.log" "route=mesh-out6 event=close .*target=\[fd77::2\]:5000 id=spiffe://mesh/node/b .*reason=eof" &&
 	 log_has "$T/b.log" "route=mesh-in6 event=close .*target=\[fd77::2\]:5000 id=spiffe://mesh/node/a .*reason=eof"'
+
+# A loop: B's hand-off to its app is redirected back into B's own
+# transparent route ([loop-out]), which refuses it instead of tunneling
+# to itself without end.
+bg loop_app $inB $PEER echo --listen 10.77.0.2:6001
+wait_log "$T/loop_app.log" '^ready'
+$inA $PEER halfclose --connect 10.77.0.2:6001 --send "loop" > /dev/null 2>&1
+check "B refuses its own hand-off redirected back to it (redirect_loop)" \
+	wait_log "$T/b.log" "route=loop-out event=close .*target=10\.77\.0\.2:6001 .*reason=redirect_loop detail=.*own.x20hand-off"
+check "... and tunnels nothing to itself: one tunnel to :6001, not a loop" \
+	test "$(count_log "$T/b.log" "route=mesh-in event=close .*target=10\.77\.0\.2:6001")" -eq 1
 
 # Start order: the app on B listens only after A's app dialed it.  Plain
 # TCP would have been refused and retried by the app; through mtlsd, B's
