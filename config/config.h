@@ -97,7 +97,7 @@ struct route_config {
 enum global_key {
 	GK_WORKERS, GK_LOG_LEVEL, GK_AUDIT_LOG, GK_ADMIN_LISTEN, GK_USER,
 	GK_DRAIN_TIMEOUT, GK_METRICS_PEER_LIMIT, GK_READYZ_UPSTREAM,
-	GK_ALLOW_INBOUND, GK_COUNT
+	GK_ALLOW_INBOUND, GK_SANDBOX, GK_COUNT
 };
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
@@ -115,6 +115,7 @@ struct config {
 	uint32_t drain_timeout_ms;
 	unsigned metrics_peer_limit;	/* per-identity series per route; 0 = off */
 	bool readyz_upstream;		/* /readyz also connects to upstreams */
+	bool sandbox;			/* confine the daemon after start-up */
 	struct port_range *allow_inbound;	/* mtlsd nft: ports open to other hosts */
 	size_t n_allow_inbound;
 	int global_line[GK_COUNT];	/* where each global key was set */

@@ -24,6 +24,7 @@ static const struct key_def keys[] = {
 	{ "metrics_peer_limit",	SCOPE_GLOBAL, GK_METRICS_PEER_LIMIT, false },
 	{ "readyz_upstream",	SCOPE_GLOBAL, GK_READYZ_UPSTREAM, false },
 	{ "allow_inbound",	SCOPE_GLOBAL, GK_ALLOW_INBOUND, true },
+	{ "sandbox",		SCOPE_GLOBAL, GK_SANDBOX, false },
 	{ "mode",		SCOPE_ROUTE, RK_MODE, false },
 	{ "listen",		SCOPE_ROUTE, RK_LISTEN, false },
 	{ "connect",		SCOPE_ROUTE, RK_CONNECT, false },
@@ -394,6 +395,8 @@ config_set_global_key(struct loader *L, enum global_key k, const char *v, const 
 		return 0;
 	case GK_READYZ_UPSTREAM:
 		return parse_bool(v, &cfg->readyz_upstream, why);
+	case GK_SANDBOX:
+		return parse_bool(v, &cfg->sandbox, why);
 	case GK_ALLOW_INBOUND:
 		return add_list((void **)&cfg->allow_inbound, &cfg->n_allow_inbound,
 		    sizeof(*cfg->allow_inbound), v, parse_port_item, why);

@@ -2,8 +2,11 @@
  * check.c: "mtlsd check": everything "run" validates before it binds, and
  * nothing more: no sockets are opened, so it is safe beside a running daemon.
  */
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -84,6 +87,45 @@ warn_redirect(const struct config *cfg)
 	}
 }
 
+/* The sandbox lets a reload read only the directories known at start: a
+ * TLS file that is a symlink out of its directory works now, but a
+ * rotation that re-points it at a third directory would fail. */
+static void
+warn_sandbox_links(const struct config *cfg)
+{
+	static const enum route_key keys[] = { RK_CERT, RK_KEY, RK_CA, RK_CRL,
+	    RK_KEY_PASSWORD_FILE };
+
+	if (!cfg->sandbox)
+		return;
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct route_config *rc = &cfg->routes[i];
+		const char *files[] = { rc->cert, rc->key, rc->ca, rc->crl,
+		    rc->key_password_file };
+		for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+			char link[PATH_MAX], real[PATH_MAX], rdir[PATH_MAX];
+			const char *ldir;
+			size_t n;
+
+			if (files[f] == NULL || realpath(files[f], real) == NULL)
+				continue;
+			snprintf(link, sizeof(link), "%s", files[f]);
+			ldir = dirname(link);
+			snprintf(rdir, sizeof(rdir), "%s", real);
+			n = strlen(ldir);
+			if (strncmp(dirname(rdir), ldir, n) == 0 &&
+			    (rdir[n] == '\0' || rdir[n] == '/'))
+				continue;
+			fprintf(stderr, "%s:%d: warning: %s: '%s' leads to '%s', "
+			    "outside its directory; the sandbox lets reloads read "
+			    "only the directories known at start, so a rotation "
+			    "that points it at another directory will fail until "
+			    "mtlsd restarts\n", cfg->path, rc->line[keys[f]],
+			    config_key_name(keys[f]), files[f], real);
+		}
+	}
+}
+
 /* ktls still works, as record_layer's old name. */
 static void
 warn_deprecated(const struct config *cfg)
@@ -122,6 +164,7 @@ check_run(const char *config_path)
 		warn_deprecated(cfg);
 		warn_fd_budget(cfg);
 		warn_redirect(cfg);
+		warn_sandbox_links(cfg);
 		printf("%s: OK (%zu route%s)\n", config_path, cfg->nroutes,
 		    cfg->nroutes == 1 ? "" : "s");
 		rc = 0;

@@ -21,6 +21,7 @@
 
 #include "proxy/admin.h"
 #include "proxy/daemon.h"
+#include "proxy/sandbox.h"
 #include "proxy/log.h"
 #include "proxy/reload.h"
 #include "proxy/worker.h"
@@ -297,6 +298,15 @@ start_workers(struct daemon *d, unsigned *ninit, char *err, size_t errlen)
 			(*ninit)++;	/* partly set up: worker_free() undoes it */
 			return -1;
 		}
+	/* Everything is open and bound: confine the process before any
+	 * worker thread exists, so they all inherit it. */
+	if (d->cfg->sandbox) {
+		if (sandbox_apply(d->cfg, err, errlen) == -1)
+			return -1;
+		d->sandboxed = true;
+	} else {
+		log_warnx("event=sandbox status=off: sandbox = no in the config");
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < d->nworkers; i++) {

@@ -60,6 +60,7 @@ struct daemon {
 	 * count: a transparent route that is handed one of them has been
 	 * handed mtlsd's own hand-off, redirected back to it (a loop). */
 	atomic_uchar *handoff_ports;	/* 65536 counters */
+	bool sandboxed;			/* sandbox.h applied */
 };
 
 /* "mtlsd run -c FILE": returns the exit status. */

@@ -192,6 +192,16 @@ restart_keys(const struct route_config *a, const struct route_config *b,
 
 /* Loads one route's new material; hands it to the workers if it changed.
  * Returns 1 changed, 0 unchanged, -1 failed (old material kept). */
+/* A file the sandbox keeps out of reach: say so, and what to do. */
+static const char *
+sandbox_hint(const struct daemon *d, const char *error)
+{
+	if (!d->sandboxed || strstr(error, strerror(EACCES)) == NULL)
+		return "";
+	return " hint=\"mtlsd runs sandboxed: a reload reads only the "
+	    "directories known at start; restart mtlsd to use a new one\"";
+}
+
 static int
 reload_route(struct daemon *d, struct route_state *rs,
     const struct config *cfg, const struct route_config *rc)
@@ -205,7 +215,7 @@ reload_route(struct daemon *d, struct route_state *rs,
 		    "these", rc->name, ignored);
 	if ((m = daemon_route_material(cfg, rc, err, sizeof(err))) == NULL) {
 		log_error("route=%s event=reload status=failed error=\"%s\" "
-		    "action=kept_previous", rc->name, err);
+		    "action=kept_previous%s", rc->name, err, sandbox_hint(d, err));
 		return -1;
 	}
 	/* reauthorize travels with the swap, so a change to it alone counts. */
@@ -302,7 +312,7 @@ reload_run(struct daemon *d, const char *trigger)
 	if (cfg == NULL) {
 		for (char *line = strtok(errs, "\n"); line; line = strtok(NULL, "\n"))
 			log_error("event=reload status=failed trigger=%s error=\"%s\" "
-			    "action=kept_previous", trigger, line);
+			    "action=kept_previous%s", trigger, line, sandbox_hint(d, line));
 		free(errs);
 		atomic_fetch_add(&d->reloads_failed, 1);
 		return;
