@@ -20,8 +20,8 @@
 #include "proxy/log.h"
 #include "proxy/sandbox.h"
 
-/* LeakSanitizer stops the threads with ptrace at exit: the sanitizer
- * build keeps it. */
+/* LeakSanitizer stops the threads with ptrace at exit and reads /proc:
+ * the sanitizer build keeps both. */
 #if defined(__SANITIZE_ADDRESS__)
 #define SANDBOX_KEEP_PTRACE
 #elif defined(__has_feature)
@@ -140,6 +140,11 @@ landlock(const struct config *cfg, int abi)
 	for (size_t i = 0; i < sizeof(accounts) / sizeof(accounts[0]); i++)
 		if (allow(ruleset, accounts[i], FS_FILE_READ) == -1)
 			goto out;
+#ifdef SANDBOX_KEEP_PTRACE
+	/* LeakSanitizer reads /proc/self/maps and task/ at exit. */
+	if (allow(ruleset, "/proc", FS_READ) == -1)
+		goto out;
+#endif
 	if (cfg->audit_log != NULL && strcmp(cfg->audit_log, "-") != 0 &&
 	    allow_dir_of(ruleset, cfg->audit_log, FS_WRITE) == -1)
 		goto out;
