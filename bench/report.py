@@ -60,7 +60,7 @@ def main():
     md = report_results.write(b)
     summary = report_summary.write(b)
     json.dump({"machine": b.machine, "figures": b.fig, "mbedtls_gcm": b.gcm, "targets": b.targets, "layer_targets": b.layer_targets,
-               "workers": b.workers, "latency": b.rr, "mbedtls_record_path": b.record_path,
+               "workers": b.workers, "latency": b.rr, "training": b.training, "mbedtls_record_path": b.record_path,
                "errors": [{"system": s, "test": t, "error": e} for s in b.errs for (t, e) in b.errs[s]],
                "commands": {k: [{"system": s, "cmd": c} for s, c in v] for k, v in b.cmds.items()},
                "raw": b.recs},

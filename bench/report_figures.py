@@ -93,6 +93,7 @@ class Bench:
         self.record_path = r["result"] if r else None
         self.targets = self._targets()
         self.layer_targets = self._layer_targets()
+        self.training = self._training()
 
     # --- looking things up ------------------------------------------------
     def get(self, sys_, test):
@@ -552,6 +553,45 @@ class Bench:
         if self.disturbed():
             why += "; other work on the machine disturbed this run (see the top)"
         return "missed", d + why, short
+
+
+def _training(bench):
+    """bench/training.sh's figures: None when the run has no training record
+    (an older raw.jsonl, or BENCH_TRAINING_RUNS=0); else a dict with "error"
+    (why it did not run: "n/a: ...") or the medians.  A run's figure is the
+    slower rank's (each rank's is torch_job.py's own median: of 5 all_reduces,
+    of DDP steps 2 to 8); the phase's is the median over its runs."""
+    e = bench.start_error("training")
+    if e:
+        return {"error": e}
+    ph = bench.get("training", "train_phase")
+    if ph is None:
+        return None
+    runs = [r["result"] for r in bench.recs
+            if r.get("system") == "training" and r.get("test") == "train_run" and "result" in r]
+    t = {"runs_asked": ph["result"]["runs"], "torch": ph["result"].get("torch"),
+         "python": ph["result"].get("python"), "cmd": ph.get("cmd"),
+         "failed": [e for (tt, e) in bench.errs.get("training", []) if tt == "train_run"],
+         "exact": all(all(r.get("exact", [0])) for r in runs) if runs else None}
+    tun = bench.get("training", "train_tunnels")
+    t["a_closes"] = tun["result"]["a_closes"] if tun else None
+    for mode in ("plain", "mtlsd"):
+        rs = [r for r in runs if r["mode"] == mode]
+        t[mode] = {"runs": len(rs),
+                   "allreduce_runs_ms": [max(r["allreduce_ms"]) for r in rs],
+                   "ddp_runs_ms": [max(r["ddp_step_ms"]) for r in rs]}
+        for k in ("allreduce", "ddp"):
+            v = t[mode][k + "_runs_ms"]
+            t[mode][k + "_ms"] = median(v) if v else None
+    for k in ("allreduce", "ddp"):
+        p, m = t["plain"][k + "_ms"], t["mtlsd"][k + "_ms"]
+        t[k + "_ratio"] = m / p if p and m is not None else None
+    r = t["allreduce_ratio"]
+    t["target_status"] = "n/a" if r is None else ("met" if r <= 2.0 else "missed")
+    return t
+
+
+Bench._training = _training
 
 
 def median(v):

@@ -374,6 +374,8 @@ def write(bench):
             w(f"- {s} {t}: {e}")
 
     w("")
+    training(bench, w)
+    w("")
     w("## Peer configuration notes")
     w("")
     w("- Configs are rendered from bench/configs/*.in into build/bench/work/.  Peers log warnings "
@@ -450,6 +452,54 @@ def _latency(bench, w, row_or_fail):
         w(f"| {rd} | {', '.join(lt['order'][rd])} | "
           + " | ".join(num(fig[s]["rr_round_p99_us"].get(rd), 1) for s in shown)
           + f" | {'—' if o is None else f'{o:.0f}%'} |")
+
+
+def training(bench, w, head="## Training (gloo, 2 ranks, network namespaces)"):
+    """bench/training.sh's table and issue's target, shared by results.md
+    and summary.md; nothing when the run has no training records."""
+    t = bench.training
+    if t is None:
+        return
+    w("")
+    w(head)
+    w("")
+    if "error" in t:
+        w(t["error"])
+        return
+    w(f"tests/e2e/torch_job.py (torch {t['torch']}, gloo, world size 2, one thread a rank) between "
+      "two network namespaces on a bridge (veth, 10.77.1.1 and .2): in the clear, and through "
+      "mtlsd's transparent routes (`workers = 1` a node) with the rules of `mtlsd nft`, each in its own "
+      f"namespaces, {t['runs_asked']} runs of each interleaved (the first of each pair alternating).  "
+      "all_reduce: 4M float32 (16 MiB), torch_job.py's median of 5 after a barrier; DDP step: a "
+      "256-512-128 MLP, batch 32, its median of steps 2 to 8.  A run's figure is the slower rank's; "
+      "below, the median over runs (in brackets the lowest and highest run).")
+    w("")
+    w("| figure | plain TCP ms | through mtlsd ms | mtlsd ÷ plain |")
+    w("|---|---:|---:|---:|")
+
+    def cell(m, k):
+        d = t[m]
+        v = d[k + "_runs_ms"]
+        if not v:
+            return "failed"
+        return f"{d[k + '_ms']:.1f} ({min(v):.1f}–{max(v):.1f}, {len(v)} runs)"
+
+    for k, name in (("allreduce", "all_reduce, 4M floats"), ("ddp", "DDP step")):
+        r = t[k + "_ratio"]
+        w(f"| {name} | {cell('plain', k)} | {cell('mtlsd', k)} | {'—' if r is None else f'{r:.2f}×'} |")
+    w("")
+    r = t["allreduce_ratio"]
+    w(f"Target: all_reduce through mtlsd ≤ 2× plain: **{t['target_status']}**"
+      + ("" if r is None else f" ({r:.2f}×)") + ".")
+    if t["failed"]:
+        w("")
+        w("Failed runs: " + "; ".join(t["failed"]) + ".")
+    if t["exact"] is False:
+        w("")
+        w("**Warning: an all_reduce sum was not exact in some run.**")
+    if t.get("a_closes") == 0:
+        w("")
+        w("**Warning: node A's mtlsd logged no tunnel: the mtlsd runs may not have gone through it.**")
 
 
 def layer_targets(bench, w, head="## Targets (the libgcrypt record layer)"):

@@ -46,6 +46,7 @@ def write(bench):
     w("|---|---|---|")
     for t in bench.targets:
         w(f"| {t['target']} | **{t['status']}** | {t['short']} |")
+    report_results.training(bench, w, "Training (gloo, 2 ranks, network namespaces):")
     if bench.workers is not None:
         w("")
         w(f"Workers, 1 against {bench.N} under {bench.N} streams: " + report_workers.finding(bench))

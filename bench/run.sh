@@ -58,6 +58,8 @@
 #   BENCH_RETRIES=1           times to measure a system again when other work
 #                             took over 15% of the CPUs meanwhile (the
 #                             quietest attempt is kept)
+#   BENCH_TRAINING_RUNS=5    runs, plain and through mtlsd each, of the training
+#                             figure (bench/training.sh; 0: not measured)
 #   BENCH_SYSTEMS="plain mtlsd mtlsd-mbedtls mtlsd-ktls stunnel stunnel-hitch stunnel-haproxy mtlsd-workers"
 #
 # Root is not needed; as root, hitch's workers run as nobody (hitch refuses
@@ -97,6 +99,7 @@ BENCH_WORKERS=${BENCH_WORKERS:-$N}
 BENCH_WORKERS_RUNS=${BENCH_WORKERS_RUNS:-3}
 BENCH_QUIET_WAIT=${BENCH_QUIET_WAIT:-30}
 BENCH_RETRIES=${BENCH_RETRIES:-1}
+BENCH_TRAINING_RUNS=${BENCH_TRAINING_RUNS:-5}
 BENCH_SYSTEMS=${BENCH_SYSTEMS:-plain mtlsd mtlsd-mbedtls mtlsd-ktls stunnel stunnel-hitch stunnel-haproxy mtlsd-workers}
 
 . "$TOP/bench/lib.sh"
@@ -238,6 +241,16 @@ for sys in $BENCH_SYSTEMS; do
 done
 [ ${#rr_systems[@]} -gt 0 ] && latency_phase "${rr_systems[@]}"
 
+# The training-shaped figure: a gloo all_reduce and a DDP step between two
+# network namespaces, plain against through mtlsd, interleaved
+# (bench/training.sh; it appends to raw.jsonl and cleans up after itself).
+if [ "$BENCH_TRAINING_RUNS" -gt 0 ]; then
+	wait_quiet
+	say "=== training (gloo, 2 ranks, network namespaces): $BENCH_TRAINING_RUNS runs each, plain and mtlsd"
+	BENCH_TRAINING_RUNS=$BENCH_TRAINING_RUNS bash "$TOP/bench/training.sh" "$BUILD" "$OUT" ||
+		fail training start "failed: bench/training.sh exited $? (logs/training/)"
+fi
+
 # --- the machine --------------------------------------------------------------
 
 ver() { "$@" 2>&1 | head -n 1; }
@@ -259,10 +272,10 @@ T_END=$(date +%s)
 	printf '"tls_ulp":%s,' "$( [ "$KTLS_ULP" = 1 ] && echo true || echo false)"
 	printf '"ulp_list":%s,' "$(jstr "$(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null)")"
 	printf '"mtlsd_resumption_key":%s,' "$( [ "$MTLSD_RESUMPTION" = 1 ] && echo true || echo false)"
-	printf '"settings":{"BENCH_BYTES":%s,"BENCH_PLAIN_BYTES":%s,"BENCH_RR_COUNT":%s,"BENCH_RR_ROUNDS":%s,"BENCH_CONN_SECONDS":%s,"BENCH_CONN_CONCURRENCY":%s,"BENCH_IDLE_CONNS":%s,"BENCH_GCM_SECONDS":%s,"BENCH_WORKERS":%s,"BENCH_WORKERS_RUNS":%s,"BENCH_QUIET_WAIT":%s,"BENCH_RETRIES":%s},' \
+	printf '"settings":{"BENCH_BYTES":%s,"BENCH_PLAIN_BYTES":%s,"BENCH_RR_COUNT":%s,"BENCH_RR_ROUNDS":%s,"BENCH_CONN_SECONDS":%s,"BENCH_CONN_CONCURRENCY":%s,"BENCH_IDLE_CONNS":%s,"BENCH_GCM_SECONDS":%s,"BENCH_WORKERS":%s,"BENCH_WORKERS_RUNS":%s,"BENCH_QUIET_WAIT":%s,"BENCH_RETRIES":%s,"BENCH_TRAINING_RUNS":%s},' \
 	    "$(jstr "$BENCH_BYTES")" "$(jstr "$BENCH_PLAIN_BYTES")" "$BENCH_RR_COUNT" "$BENCH_RR_ROUNDS" \
 	    "$BENCH_CONN_SECONDS" "$BENCH_CONN_CONCURRENCY" "$BENCH_IDLE_CONNS" "$BENCH_GCM_SECONDS" \
-	    "$BENCH_WORKERS" "$BENCH_WORKERS_RUNS" "$BENCH_QUIET_WAIT" "$BENCH_RETRIES"
+	    "$BENCH_WORKERS" "$BENCH_WORKERS_RUNS" "$BENCH_QUIET_WAIT" "$BENCH_RETRIES" "$BENCH_TRAINING_RUNS"
 	printf '"systems":%s,' "$(jstr "$BENCH_SYSTEMS")"
 	printf '"loadavg_start":%s,"loadavg_end":%s,' "$(jstr "$LOAD_START")" "$(jstr "$(cut -d' ' -f1-3 /proc/loadavg)")"
 	printf '"seconds":%s' $(( T_END - T_START ))
