@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "proxy/daemon.h"
 #include "proxy/linger.h"
 #include "proxy/worker.h"
 
@@ -16,6 +17,7 @@ linger_end(struct lingerer *l)
 {
 	TAILQ_REMOVE(&l->w->lingering, l, link);
 	l->w->nlingering--;
+	fd_budget_give(&l->w->d->fds, 1);
 	event_free(l->ev);
 	close(l->fd);
 	free(l);
@@ -50,13 +52,21 @@ linger_close(struct worker *w, int fd)
 	struct lingerer *l = NULL;
 
 	(void)shutdown(fd, SHUT_WR);
+	/* A lingering socket holds a descriptor of the budget (fdbudget.h):
+	 * short of one, the socket closes at once. */
 	if (w->draining || w->nlingering >= LINGER_MAX ||
-	    (l = calloc(1, sizeof(*l))) == NULL)
+	    !fd_budget_take(&w->d->fds, 1))
 		goto now;
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		fd_budget_give(&w->d->fds, 1);
+		goto now;
+	}
 	/* EV_PERSIST with a timeout: silence for LINGER_MS ends it. */
 	l->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_linger, l);
-	if (l->ev == NULL || event_add(l->ev, &tv) == -1)
+	if (l->ev == NULL || event_add(l->ev, &tv) == -1) {
+		fd_budget_give(&w->d->fds, 1);
 		goto now;
+	}
 	l->w = w;
 	l->fd = fd;
 	TAILQ_INSERT_TAIL(&w->lingering, l, link);

@@ -9,7 +9,8 @@
  * shuts its write side, reads and discards what the peer still sends, and
  * closes once the peer ends too, or after LINGER_MS of silence, or
  * LINGER_BYTES, whichever comes first.  A worker lingers on at most
- * LINGER_MAX sockets; past that, and while it drains, it closes at once.
+ * LINGER_MAX sockets, each holding a descriptor of the fd budget; past
+ * that, short of a descriptor, and while it drains, it closes at once.
  */
 #ifndef MTLSD_PROXY_LINGER_H
 #define MTLSD_PROXY_LINGER_H
