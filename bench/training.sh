@@ -97,49 +97,10 @@ ll_ready() { [ -n "$(lladdr "$1")" ] && [ -n "$(lladdr "$2")" ]; }
 	"$MTLSD" certs issue --dir "$L/pki" --name b --san ip:10.77.1.2,ip:fd77:1::2,uri:spiffe://mesh/node/b
 } > "$L/pki.log" 2>&1 || nope "failed: certificates (logs/training/pki.log)"
 
-# One node's config, as in tests/e2e/t_torch.sh (workers = 1).
-node_conf() { # NAME N PEER
-	cat > "$L/$1.ini" <<-EOF
-	[global]
-	workers = 1
-	cert = $L/pki/$1.crt
-	key = $L/pki/$1.key
-	ca = $L/pki/ca.crt
-	allow_inbound = 22
-	admin_listen = 127.0.0.1:9901
-	connect_timeout = 15s
-
-	[mesh-out]
-	mode = transparent
-	listen = 127.0.0.1:15001
-	connect = original:7443
-	redirect = 10.77.1.0/24
-	expect_peers = uri:spiffe://mesh/node/$3
-
-	[mesh-out6]
-	mode = transparent
-	listen = [::1]:15001
-	connect = original:7444
-	redirect = fd77:1::/64
-	expect_peers = uri:spiffe://mesh/node/$3
-
-	[mesh-in]
-	mode = server
-	listen = 0.0.0.0:7443
-	connect = original
-	allow_ports = 29500-29599, 32768-60999
-	allow_peers = uri:spiffe://mesh/node/$3
-
-	[mesh-in6]
-	mode = server
-	listen = [fd77:1::$2]:7444
-	connect = original
-	allow_ports = 29500-29599, 32768-60999
-	allow_peers = uri:spiffe://mesh/node/$3
-	EOF
-}
-node_conf a 1 b
-node_conf b 2 a
+# Each node's config, as in e2e/t_torch (tests/e2e/mesh_node.sh).
+. "$TOP/tests/e2e/mesh_node.sh"
+mesh_node_conf "$L" a 1 b
+mesh_node_conf "$L" b 2 a
 "$MTLSD" check -c "$L/a.ini" > "$L/check.log" 2>&1 || nope "failed: mtlsd check (logs/training/check.log)"
 for x in a b; do
 	ns=$NS_ma; [ $x = b ] && ns=$NS_mb

@@ -55,53 +55,10 @@ note "A: $ADDRS_A  B: $ADDRS_B"
 	$MTLSD certs issue --dir "$T/pki" --name b --san ip:10.77.1.2,ip:fd77:1::2,uri:spiffe://mesh/node/b
 } > "$T/pki.log" 2>&1 || { not_ok "PKI"; sed 's/^/#   /' "$T/pki.log"; finish; }
 
-# One node's config (examples/transparent-node.ini's shape).  IPv6 peers
-# need their own transparent route (nftables redirects IPv6 to [::1]), and
-# their own port at the peer (mtlsd takes [fd77:1::N]:7443 for a clash).
-node_conf() { # NAME N PEER
-	conf "$1" <<-EOF
-	[global]
-	workers = 1
-	cert = $T/pki/$1.crt
-	key = $T/pki/$1.key
-	ca = $T/pki/ca.crt
-	audit_log = $T/$1-audit.jsonl
-	allow_inbound = 22
-	admin_listen = 127.0.0.1:9901
-	; Ranks start seconds apart: a refused tunnel end is retried this long.
-	connect_timeout = 15s
-
-	[mesh-out]
-	mode = transparent
-	listen = 127.0.0.1:15001
-	connect = original:7443
-	redirect = 10.77.1.0/24
-	expect_peers = uri:spiffe://mesh/node/$3
-
-	[mesh-out6]
-	mode = transparent
-	listen = [::1]:15001
-	connect = original:7444
-	redirect = fd77:1::/64
-	expect_peers = uri:spiffe://mesh/node/$3
-
-	[mesh-in]
-	mode = server
-	listen = 0.0.0.0:7443
-	connect = original
-	allow_ports = 29500-29599, 32768-60999
-	allow_peers = uri:spiffe://mesh/node/$3
-
-	[mesh-in6]
-	mode = server
-	listen = [fd77:1::$2]:7444
-	connect = original
-	allow_ports = 29500-29599, 32768-60999
-	allow_peers = uri:spiffe://mesh/node/$3
-	EOF
-}
-node_conf a 1 b
-node_conf b 2 a
+# Each node's config: tests/e2e/mesh_node.sh (shared with the bench).
+. "$TOP/tests/e2e/mesh_node.sh"
+mesh_node_conf "$T" a 1 b "audit_log = $T/a-audit.jsonl"
+mesh_node_conf "$T" b 2 a "audit_log = $T/b-audit.jsonl"
 
 # run_job NAME PORT MARKER: both ranks, rank 0 first; waits until both hold.
 run_job() {
