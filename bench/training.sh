@@ -69,25 +69,10 @@ wait_for() { # SECONDS CMD...
 }
 log_has() { grep -qE -- "$2" "$1"; }
 
-# net W A B: the bridge br0 in W, A's and B's mesh0 veths on it (as in
-# tests/e2e/t_torch.sh, without the outsider).
-net() {
-	ip netns add "$1" && at "$1" ip link add br0 type bridge && at "$1" ip link set br0 up || return 1
-	local ns i=0
-	for ns in "$2" "$3"; do
-		i=$((i + 1))
-		ip netns add "$ns" &&
-		at "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 &&
-		ip link add mesh0 netns "$ns" type veth peer name "p$i" netns "$1" &&
-		at "$1" ip link set "p$i" master br0 up &&
-		at "$ns" ip addr add "10.77.1.$i/24" dev mesh0 &&
-		at "$ns" ip addr add "fd77:1::$i/64" dev mesh0 nodad &&
-		at "$ns" ip link set mesh0 up && at "$ns" ip link set lo up || return 1
-	done
-}
-lladdr() { at "$1" ip -6 -o addr show dev mesh0 scope link -tentative | awk '{ sub("/.*", "", $4); print $4 }'; }
+. "$TOP/tests/e2e/mesh_node.sh"
+lladdr() { mesh_lladdr "$1"; }
 ll_ready() { [ -n "$(lladdr "$1")" ] && [ -n "$(lladdr "$2")" ]; }
-{ net "$NS_pw" "$NS_pa" "$NS_pb" && net "$NS_mw" "$NS_ma" "$NS_mb" &&
+{ mesh_net "$NS_pw" "$NS_pa" "$NS_pb" && mesh_net "$NS_mw" "$NS_ma" "$NS_mb" &&
   wait_for 10 ll_ready "$NS_pa" "$NS_pb" && wait_for 10 ll_ready "$NS_ma" "$NS_mb"; } > "$L/net.log" 2>&1 ||
 	nope "failed: network namespaces (logs/training/net.log)"
 
@@ -98,7 +83,6 @@ ll_ready() { [ -n "$(lladdr "$1")" ] && [ -n "$(lladdr "$2")" ]; }
 } > "$L/pki.log" 2>&1 || nope "failed: certificates (logs/training/pki.log)"
 
 # Each node's config, as in e2e/t_torch (tests/e2e/mesh_node.sh).
-. "$TOP/tests/e2e/mesh_node.sh"
 mesh_node_conf "$L" a 1 b
 mesh_node_conf "$L" b 2 a
 "$MTLSD" check -c "$L/a.ini" > "$L/check.log" 2>&1 || nope "failed: mtlsd check (logs/training/check.log)"

@@ -49,3 +49,32 @@ mesh_node_conf() {
 		EOF
 	} > "$dir/$name.ini"
 }
+
+# mesh_at NS CMD...: runs CMD in network namespace NS.
+mesh_at() { local n=$1; shift; nsenter --net="/run/netns/$n" "$@"; }
+
+# mesh_net WORLD NS...: a bridge br0 in namespace WORLD and, for the Nth
+# NS, a veth mesh0 on it with 10.77.1.N/24 and fd77:1::N/64.  DAD is off so
+# the link-local addresses are usable at once.
+mesh_net() {
+	local world=$1 ns i=0
+	shift
+	ip netns add "$world" && mesh_at "$world" ip link add br0 type bridge &&
+	    mesh_at "$world" ip link set br0 up || return 1
+	for ns in "$@"; do
+		i=$((i + 1))
+		ip netns add "$ns" &&
+		mesh_at "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 &&
+		ip link add mesh0 netns "$ns" type veth peer name "p$i" netns "$world" &&
+		mesh_at "$world" ip link set "p$i" master br0 up &&
+		mesh_at "$ns" ip addr add "10.77.1.$i/24" dev mesh0 &&
+		mesh_at "$ns" ip addr add "fd77:1::$i/64" dev mesh0 nodad &&
+		mesh_at "$ns" ip link set mesh0 up && mesh_at "$ns" ip link set lo up || return 1
+	done
+}
+
+# mesh_lladdr NS: NS's usable IPv6 link-local address on mesh0, if any.
+mesh_lladdr() {
+	mesh_at "$1" ip -6 -o addr show dev mesh0 scope link -tentative |
+	    awk '{ sub("/.*", "", $4); print $4 }'
+}

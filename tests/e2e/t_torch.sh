@@ -25,25 +25,10 @@ inW="nsenter --net=/run/netns/$NSW" inA="nsenter --net=/run/netns/$NSA"
 inB="nsenter --net=/run/netns/$NSB" inO="nsenter --net=/run/netns/$NSO"
 
 # The bridge br0 lives in NSW; each node's mesh0 is a veth to port pX there.
-# DAD is off so the link-local addresses are usable at once.
-net() {
-	ip netns add "$NSW" && at "$NSW" ip link add br0 type bridge &&
-	at "$NSW" ip link set br0 up || return 1
-	local ns x
-	for x in a:1 b:2 o:3; do
-		case $x in a:*) ns=$NSA ;; b:*) ns=$NSB ;; o:*) ns=$NSO ;; esac
-		ip netns add "$ns" &&
-		at "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 &&
-		ip link add mesh0 netns "$ns" type veth peer name "p${x%:*}" netns "$NSW" &&
-		at "$NSW" ip link set "p${x%:*}" master br0 up &&
-		at "$ns" ip addr add "10.77.1.${x#*:}/24" dev mesh0 &&
-		at "$ns" ip addr add "fd77:1::${x#*:}/64" dev mesh0 nodad &&
-		at "$ns" ip link set mesh0 up && at "$ns" ip link set lo up || return 1
-	done
-}
-lladdr() { at "$1" ip -6 -o addr show dev mesh0 scope link -tentative | awk '{ sub("/.*", "", $4); print $4 }'; }
+. "$TOP/tests/e2e/mesh_node.sh"
+lladdr() { mesh_lladdr "$1"; }
 ll_ready() { [ -n "$(lladdr "$NSA")" ] && [ -n "$(lladdr "$NSB")" ]; }
-{ net && wait_for 10 ll_ready; } > "$T/net.log" 2>&1 ||
+{ mesh_net "$NSW" "$NSA" "$NSB" "$NSO" && wait_for 10 ll_ready; } > "$T/net.log" 2>&1 ||
 	{ not_ok "three namespaces on a bridge"; sed 's/^/#   /' "$T/net.log"; finish; }
 LLA=$(lladdr "$NSA") LLB=$(lladdr "$NSB")
 ADDRS_A=10.77.1.1,fd77:1::1,$LLA ADDRS_B=10.77.1.2,fd77:1::2,$LLB
@@ -56,7 +41,6 @@ note "A: $ADDRS_A  B: $ADDRS_B"
 } > "$T/pki.log" 2>&1 || { not_ok "PKI"; sed 's/^/#   /' "$T/pki.log"; finish; }
 
 # Each node's config: tests/e2e/mesh_node.sh (shared with the bench).
-. "$TOP/tests/e2e/mesh_node.sh"
 mesh_node_conf "$T" a 1 b "audit_log = $T/a-audit.jsonl"
 mesh_node_conf "$T" b 2 a "audit_log = $T/b-audit.jsonl"
 
@@ -97,7 +81,7 @@ gloo_port() {
 	$inA ss -Htnp state established src 10.77.1.1 | awk '/python/ { n = split($3, l, ":");
 		m = split($4, r, ":") } /python/ && l[n] >= 32768 && r[m] !~ /^295/ { print l[n]; exit }'
 }
-sniff() { bg "sniff-$1" $inW $JOB sniff pa "$T/$1.pcap"; wait_log "$T/sniff-$1.log" '^ready'; }
+sniff() { bg "sniff-$1" $inW $JOB sniff p1 "$T/$1.pcap"; wait_log "$T/sniff-$1.log" '^ready'; }
 stop_sniff() {
 	kill -TERM "${PID_OF[sniff-$1]}"; stop_wait "sniff-$1"
 	wait_log "$T/sniff-$1.log" '^drops' 5; $JOB scan "$T/$1.pcap" "$2" "$ADDRS_A" "$ADDRS_B" > "$T/$1.scan"
