@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proxy/log.h"
+#include "proxy/utf8.h"
 #include "proxy/audit.h"
 
 /* Ends a shortened string: U+2026 HORIZONTAL ELLIPSIS. */
@@ -20,14 +21,17 @@
 #define TRUNC_KEY	",\"truncated\":true"
 #define TRUNC_LEN	(sizeof(TRUNC_KEY) - 1)
 
-/* The string fields, in the order they are written; counts go after cipher. */
-enum { F_ROUTE, F_PEER_ADDR, F_PEER_ID, F_TARGET, F_TLS_VERSION, F_CIPHER,
-	F_REASON, F_DETAIL, F_PATH, F_RECORD_LAYER, NFIELDS };
+/* The string fields, in the order they are written (audit.h); the counts
+ * go after cipher. */
+enum { F_CONN_ID, F_HOST, F_ROUTE, F_PEER_ADDR, F_PEER_ID, F_PEER_SERIAL,
+	F_PEER_SHA256, F_PEER_ISSUER, F_SNI, F_TARGET, F_UPSTREAM, F_TLS_VERSION,
+	F_CIPHER, F_REASON, F_DETAIL, F_PATH, F_RECORD_LAYER, NFIELDS };
 #define F_COUNTS_BEFORE	F_REASON
 
-static const char *const field_keys[NFIELDS] = { "route", "peer_addr",
-	"peer_id", "target", "tls_version", "cipher", "reason", "detail", "path",
-	"record_layer" };
+static const char *const field_keys[NFIELDS] = { "conn_id", "host", "route",
+	"peer_addr", "peer_id", "peer_serial", "peer_fingerprint_sha256",
+	"peer_issuer", "sni", "target", "upstream", "tls_version", "cipher",
+	"reason", "detail", "path", "record_layer" };
 
 static const char *const event_names[] = { "accept", "handshake_ok",
 	"handshake_fail", "denied", "refused", "close" };
@@ -78,73 +82,6 @@ put_u64(struct out *o, uint64_t v)
 }
 
 /*
- * Decodes the character starting s[0..len), len >= 1, per RFC 3629.  Returns
- * its length and sets *cp; for ill-formed input sets *cp = -1 and returns the
- * length of the maximal subpart (the longest prefix of a well-formed
- * sequence, at least 1), which becomes one U+FFFD: the Unicode practice, and
- * what Python's decode("utf-8", "replace") does, so readers agree with us.
- */
-static size_t
-utf8_next(const unsigned char *s, size_t len, int32_t *cp)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t need, i;
-	int32_t v;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 1;
-		v = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 2;
-		v = c & 0x0f;
-		if (c == 0xe0)
-			lo = 0xa0;	/* below: overlong */
-		else if (c == 0xed)
-			hi = 0x9f;	/* above: UTF-16 surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		v = c & 0x07;
-		if (c == 0xf0)
-			lo = 0x90;	/* below: overlong */
-		else if (c == 0xf4)
-			hi = 0x8f;	/* above: beyond U+10FFFF */
-	} else {
-		/* Continuation bytes, C0/C1 (always overlong), F5..FF. */
-		*cp = -1;
-		return 1;
-	}
-	for (i = 1; i <= need; i++) {
-		if (i >= len || s[i] < lo || s[i] > hi) {
-			*cp = -1;
-			return i;
-		}
-		v = (v << 6) | (s[i] & 0x3f);
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	*cp = v;
-	return need + 1;
-}
-
-/*
- * Characters JSON allows raw that we still escape: C0 and DEL (JSON requires
- * C0), C1 controls (a terminal may act on U+009B), U+2028/9 (line breaks to
- * JavaScript and splitlines()), and bidirectional controls, which would let
- * a peer make its name read differently from what it is.
- */
-static bool
-cp_escaped(int32_t cp)
-{
-	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
-	    cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
-	    (cp >= 0x2066 && cp <= 0x2069);
-}
-
-/*
  * Writes s[0..len) as the inside of a JSON string in at most budget bytes,
  * using at most AUDIT_STR_MAX input bytes.  What does not fit is cut at a
  * character boundary and MARK appended (when budget leaves it room).
@@ -178,7 +115,7 @@ json_string(struct out *o, const unsigned char *s, size_t len, size_t budget,
 		case '\r':	ep = "\\r"; break;
 		case '\t':	ep = "\\t"; break;
 		default:
-			if (cp_escaped(cp)) {
+			if (utf8_escaped(cp)) {
 				e[2] = hex[(cp >> 12) & 15];
 				e[3] = hex[(cp >> 8) & 15];
 				e[4] = hex[(cp >> 4) & 15];
@@ -237,7 +174,9 @@ emit(struct out *o, const struct audit_record *r, const char *stamp,
 
 	PUT_LIT(o, "{\"ts\":\"");
 	put(o, stamp, strlen(stamp));
-	PUT_LIT(o, "\",\"event\":\"");
+	PUT_LIT(o, "\",\"schema_version\":");
+	put_u64(o, AUDIT_SCHEMA_VERSION);
+	PUT_LIT(o, ",\"event\":\"");
 	put(o, audit_event_name(r->event), strlen(audit_event_name(r->event)));
 	PUT_LIT(o, "\"");
 	if (r->conn != 0) {
@@ -281,8 +220,10 @@ format_stamp(char *stamp, size_t len, const struct timespec *ts)
 static void
 fields_of(const struct audit_record *r, struct field *f)
 {
-	const char *s[NFIELDS] = { r->route, r->peer_addr, NULL, r->target, r->tls_version,
-	    r->cipher, r->reason, r->detail, r->path, r->record_layer };
+	const char *s[NFIELDS] = { r->conn_id, r->host, r->route, r->peer_addr,
+	    NULL, r->peer_serial, r->peer_fingerprint, r->peer_issuer, r->sni,
+	    r->target, r->upstream, r->tls_version, r->cipher, r->reason,
+	    r->detail, r->path, r->record_layer };
 	int i;
 
 	for (i = 0; i < NFIELDS; i++) {
@@ -392,6 +333,10 @@ audit_open(struct audit_sink *s, const char *path)
 
 	s->fd = -1;
 	s->path = NULL;
+	/* Once, at start: the name the records carry even if it changes. */
+	if (gethostname(s->host, sizeof(s->host)) == -1 || s->host[0] == '\0')
+		snprintf(s->host, sizeof(s->host), "%s", "unknown");
+	s->host[sizeof(s->host) - 1] = '\0';
 	if (strcmp(path, "-") == 0) {
 		s->fd = STDOUT_FILENO;
 		return 0;
@@ -527,12 +472,15 @@ audit_write(struct audit_buf *b, const struct audit_record *r)
 {
 	struct field f[NFIELDS];
 	size_t budget[NFIELDS], produced[NFIELDS], need;
+	struct audit_record rec = *r;
 	struct timespec now;
 	struct out o;
 	char stamp[64];
 
 	if (b->data == NULL)
 		return;
+	rec.host = b->sink->host;
+	r = &rec;
 	clock_gettime(CLOCK_REALTIME, &now);
 	format_stamp(stamp, sizeof(stamp), &now);
 	fields_of(r, f);

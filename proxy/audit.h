@@ -3,20 +3,32 @@
  *
  * Every accept, handshake_ok, handshake_fail, denied, refused and close
  * becomes one line, its keys always in this order, each present only when
- * known:
+ * known (examples/mtlsd-audit.schema.json is the JSON Schema):
  *
- *   {"ts":"2026-11-29T07:24:31.955Z","event":"close","conn":42,
- *    "route":"api","peer_addr":"10.0.0.7:51234","peer_id":"spiffe://x/y",
- *    "target":"10.0.0.9:29500","tls_version":"TLSv1.3","cipher":"TLS1-3-AES-128-GCM-SHA256",
+ *   {"ts":"2026-11-29T07:24:31.955Z","schema_version":1,"event":"close",
+ *    "conn":42,"conn_id":"5f0c9a1e2b3d4c6f-42","host":"node-a","route":"api",
+ *    "peer_addr":"10.0.0.7:51234","peer_id":"spiffe://x/y",
+ *    "peer_serial":"1f03...","peer_fingerprint_sha256":"9b1c...",
+ *    "peer_issuer":"CN=mesh CA","sni":"api.internal",
+ *    "target":"10.0.0.9:29500","upstream":"127.0.0.1:8080",
+ *    "tls_version":"TLSv1.3","cipher":"TLS_AES_128_GCM_SHA256",
  *    "bytes_in":1200,"bytes_out":5600,"duration_ms":3021,
- *    "reason":"eof","detail":"...","path":"ktls","truncated":true}
+ *    "reason":"eof","detail":"...","path":"ktls","record_layer":"kernel",
+ *    "truncated":true}
  *
- * "target" is a tunnel's original destination (transparent routes and
- * connect = original).  "ts" is RFC 3339 UTC with milliseconds.  "conn" is left out when the record
- * has none (0: a refused connection never got an id).  A NULL string is left
- * out; the three counts are written only with has_counts.  "truncated": true
- * appears only when some string was shortened (see below).  Never key
- * material, never payload: the caller passes names and counts only.
+ * "schema_version" is AUDIT_SCHEMA_VERSION, in every record.  "host" is the
+ * sink's (gethostname() at audit_open), filled in by audit_write.  "conn" is
+ * this process's counter (1, 2, ...; restarts with the process) and
+ * "conn_id" the caller's id unique across processes and restarts (conn.h);
+ * both are left out when the record has none (conn 0: a refused connection
+ * never got one).  "peer_serial" and "peer_fingerprint_sha256" are lowercase
+ * hex; "sni" the name sent (client) or received (server); "target" a
+ * tunnel's original destination (transparent routes and connect = original);
+ * "upstream" the address mtlsd connected to.  "cipher" is the IANA name.
+ * "ts" is RFC 3339 UTC with milliseconds.  A NULL string is left out; the
+ * three counts are written only with has_counts.  "truncated": true appears
+ * only when some string was shortened (see below).  Never key material,
+ * never payload: the caller passes names and counts only.
  *
  * Strings are escaped so that any bytes make valid JSON: '"' '\\' and
  * \b \f \n \r \t as two-character escapes; the other C0 controls, DEL, the C1
@@ -53,6 +65,10 @@
 /* The smallest buffer audit_buf_init() accepts: room for any record. */
 #define AUDIT_BUF_MIN	1024
 
+/* The records' "schema_version": raised when a field changes meaning or
+ * type, not when one is added. */
+#define AUDIT_SCHEMA_VERSION	1
+
 enum audit_event { AUDIT_ACCEPT, AUDIT_HANDSHAKE_OK, AUDIT_HANDSHAKE_FAIL,
 	AUDIT_DENIED, AUDIT_REFUSED, AUDIT_CLOSE };
 
@@ -60,11 +76,18 @@ enum audit_event { AUDIT_ACCEPT, AUDIT_HANDSHAKE_OK, AUDIT_HANDSHAKE_FAIL,
 struct audit_record {
 	enum audit_event event;
 	uint64_t conn;			/* 0 = none (refused before a connection existed) */
-	const char *route;		/* NULL = omit, as for every string below */
+	const char *conn_id;		/* NULL = omit, as for every string below */
+	const char *host;		/* audit_write sets the sink's */
+	const char *route;
 	const char *peer_addr;
 	const char *peer_id;		/* raw certificate bytes, any bytes, not NUL-terminated */
 	size_t peer_id_len;		/* bytes of peer_id, embedded NULs included */
+	const char *peer_serial;	/* the peer certificate's, lowercase hex */
+	const char *peer_fingerprint;	/* SHA-256 of its DER, lowercase hex */
+	const char *peer_issuer;	/* its issuer's DN */
+	const char *sni;		/* the server name sent or received */
 	const char *target;		/* tunnels: the original destination */
+	const char *upstream;		/* where mtlsd connected to */
 	const char *tls_version, *cipher, *reason, *detail, *path;
 	const char *record_layer;	/* close: kernel, libgcrypt or mbedtls */
 	bool has_counts;		/* then bytes_in, bytes_out, duration_ms are written */
@@ -76,6 +99,7 @@ struct audit_sink {
 	int fd;			/* -1 closed; STDOUT_FILENO for "-"; only audit_reopen
 				 * changes what it refers to (by an atomic dup3) */
 	char *path;		/* owned copy of the file name; NULL for stdout */
+	char host[256];		/* gethostname() at audit_open ("unknown" if none) */
 };
 
 /* One worker's buffer in front of the sink; that worker's thread only. */
@@ -99,7 +123,8 @@ struct audit_buf {
  * Opens the sink: path is created if missing (mode 0640, less the umask)
  * and appended to, opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, plus
  * O_NOCTTY and O_NONBLOCK (no effect on a regular file; a FIFO without a
- * reader fails with ENXIO instead of hanging).  "-" means stdout, used as it
+ * reader fails with ENXIO instead of hanging).  The host name is read here,
+ * once.  "-" means stdout, used as it
  * is: its flags are shared with whoever else holds it, so they are left
  * alone; if it is a non-blocking pipe a full pipe only delays lines, if a
  * blocking one a flush may wait for its reader.  s->fd is -1 until this
@@ -131,7 +156,7 @@ int audit_buf_init(struct audit_buf *b, struct audit_sink *s, size_t cap);
 void audit_buf_free(struct audit_buf *b);
 
 /*
- * Formats r, stamped now, and appends it as one line; never writes unless
+ * Formats r, stamped now and with the sink's host, and appends it as one line; never writes unless
  * the buffer lacks room, then flushes first.  If a flush cannot make room
  * (EAGAIN on stdout) the record is dropped and counted.  A record longer
  * than the buffer has its longest strings shortened (still valid JSON).

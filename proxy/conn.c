@@ -8,9 +8,12 @@
  * app's bytes wait in its socket until the handshake is done.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -123,13 +126,34 @@ conn_wait_for(struct conn *c, unsigned bit)
 	conn_update_events(c);
 }
 
+uint64_t
+conn_run_id_new(void)
+{
+	uint64_t v = 0;
+	struct timespec ts;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t)sizeof(v))
+		return v;
+	/* Early boot, no entropy yet: unique enough to tell runs apart. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	v = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return v ^ ((uint64_t)getpid() << 40) ^ 0x9e3779b97f4a7c15u;
+}
+
+/* NULL for "": the audit trail leaves the key out. */
+static const char *
+known(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
 void
 conn_audit(struct conn *c, enum audit_event ev, const char *reason, const char *detail)
 {
 	struct audit_record ar = {
-		.event = ev, .conn = c->id, .route = c->r->rc->name,
+		.event = ev, .conn = c->id, .conn_id = c->cid, .route = c->r->rc->name,
 		.peer_addr = c->peer, .reason = reason, .detail = detail,
-		.target = c->target[0] ? c->target : NULL,
+		.target = known(c->target), .upstream = known(c->upstream),
 	};
 
 	if (!c->r->w->audit_on)
@@ -138,9 +162,15 @@ conn_audit(struct conn *c, enum audit_event ev, const char *reason, const char *
 		ar.peer_id = tls_conn_peer_id(c->tls);
 		ar.peer_id_len = tls_conn_peer_id_len(c->tls);
 	}
+	if (c->tls != NULL) {
+		ar.peer_serial = known(tls_conn_peer_serial(c->tls));
+		ar.peer_fingerprint = known(tls_conn_peer_fingerprint(c->tls));
+		ar.peer_issuer = known(tls_conn_peer_issuer(c->tls));
+		ar.sni = known(tls_conn_sni(c->tls));
+	}
 	if (c->tls_ready) {
 		ar.tls_version = tls_conn_version(c->tls);
-		ar.cipher = tls_conn_cipher(c->tls);
+		ar.cipher = tls_conn_cipher_iana(c->tls);
 	}
 	if (ev == AUDIT_CLOSE) {
 		ar.has_counts = true;
@@ -170,6 +200,7 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 	c->up.b.pipe[0] = c->up.b.pipe[1] = c->down.b.pipe[0] = c->down.b.pipe[1] = -1;
 	c->r = r;
 	c->id = atomic_fetch_add(&w->d->next_conn_id, 1) + 1;
+	snprintf(c->cid, sizeof(c->cid), "%016" PRIx64 "-%" PRIu64, w->d->run_id, c->id);
 	c->server = r->rc->mode == MODE_SERVER;
 	c->idle_ms = r->rc->idle_timeout_ms;
 	TAILQ_INSERT_TAIL(&w->conns, c, link);
@@ -191,8 +222,8 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 		conn_free(c, "out_of_memory", NULL);
 		return;
 	}
-	log_debug("conn=%llu route=%s event=accept peer=%s",
-	    (unsigned long long)c->id, r->rc->name, c->peer);
+	log_debug("conn=%s route=%s event=accept peer=%s", c->cid, r->rc->name,
+	    c->peer);
 	conn_audit(c, AUDIT_ACCEPT, NULL, NULL);
 	if (c->server && r->rc->accept_proxy) {
 		/* The header comes before any TLS byte; the handshake timeout
@@ -205,6 +236,18 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 	} else {
 		(void)upstream_connect(c);
 	}
+}
+
+/* The peer's identity as a logfmt value, "-" for none. */
+#define LOG_ID_MAX	(6 * 256 + 3)
+static const char *
+conn_log_id(const struct conn *c, char *buf, size_t len)
+{
+	size_t n = c->tls != NULL ? tls_conn_peer_id_len(c->tls) : 0;
+
+	if (n == 0)
+		return "-";
+	return log_value(tls_conn_peer_id(c->tls), n, buf, len);
 }
 
 static void
@@ -220,20 +263,17 @@ handshake_done(struct conn *c)
 	if (tls_ctx_take_crl_stale(c->r->tls) &&
 	    now / 1000000 - (uint64_t)c->r->crl_stale_logged >= 3600) {
 		c->r->crl_stale_logged = (time_t)(now / 1000000);
-		log_warnx("conn=%llu route=%s event=crl_stale_used: a peer was admitted "
-		    "on a CRL past its nextUpdate", (unsigned long long)c->id,
-		    c->r->rc->name);
+		log_warnx("conn=%s route=%s event=crl_stale_used: a peer was admitted "
+		    "on a CRL past its nextUpdate", c->cid, c->r->rc->name);
 	}
 	if ((c->pstat = peer_stats_get(&c->r->peers, tls_conn_peer_id(c->tls))) != NULL)
 		counter_add(&c->pstat->conns, 1);
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
-		char id[4 * 256 + 1];
-		log_safe(tls_conn_peer_id(c->tls), tls_conn_peer_id_len(c->tls), id,
-		    sizeof(id));
-		log_debug("conn=%llu route=%s event=handshake_ok peer=%s id=%s tls=%s "
-		    "cipher=%s%s", (unsigned long long)c->id, c->r->rc->name, c->peer,
-		    id[0] ? id : "-", tls_conn_version(c->tls), tls_conn_cipher(c->tls),
-		    tls_conn_resumed(c->tls) ? " resumed=yes" : "");
+		char id[LOG_ID_MAX];
+		log_debug("conn=%s route=%s event=handshake_ok peer=%s id=%s tls=%s "
+		    "cipher=%s%s", c->cid, c->r->rc->name, c->peer,
+		    conn_log_id(c, id, sizeof(id)), tls_conn_version(c->tls),
+		    tls_conn_cipher(c->tls), tls_conn_resumed(c->tls) ? " resumed=yes" : "");
 	}
 	conn_audit(c, AUDIT_HANDSHAKE_OK, NULL, NULL);
 	c->phase_us = now;
@@ -391,9 +431,12 @@ handoff_clear(struct conn *c)
 static int
 connect_to(struct conn *c, const struct sockname *sn)
 {
-	int fd = sock_connect(sn);
+	int fd;
 
-	if (fd == -1)
+	/* Named also when the connect fails: the close line says where to. */
+	sock_format((const struct sockaddr *)&sn->ss, sn->len, c->upstream,
+	    sizeof(c->upstream));
+	if ((fd = sock_connect(sn)) == -1)
 		return upstream_failed(c, errno);
 	if (c->server) {
 		c->plain_fd = fd;
@@ -624,24 +667,23 @@ static void
 log_close(struct conn *c, const char *reason, const char *detail)
 {
 	uint64_t in = conn_bytes_in(c), out = conn_bytes_out(c);
-	const char *id = c->tls ? tls_conn_peer_id(c->tls) : "";
-	char safe_id[4 * 256 + 1], safe_detail[512];
+	char id[LOG_ID_MAX], safe_detail[512];
 	bool relayed = c->state == CS_RELAY;
 	enum log_level lvl = relayed && strcmp(reason, "eof") == 0 ?
 	    LOG_LEVEL_INFO : LOG_LEVEL_WARN;
 
 	if (!log_enabled(lvl))
 		return;
-	log_safe(id, strlen(id), safe_id, sizeof(safe_id));
 	if (detail != NULL)
-		log_safe(detail, strlen(detail), safe_detail, sizeof(safe_detail));
+		log_value(detail, strlen(detail), safe_detail, sizeof(safe_detail));
 	(lvl == LOG_LEVEL_INFO ? log_info : log_warnx)(
-	    "conn=%llu route=%s event=close peer=%s%s%s%s%s id=%s tls=%s cipher=%s%s "
+	    "conn=%s route=%s event=close peer=%s%s%s%s%s%s%s id=%s tls=%s cipher=%s%s "
 	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu layer=%s path=%s "
-	    "reason=%s%s%s%s",
-	    (unsigned long long)c->id, c->r->rc->name, c->peer,
+	    "reason=%s%s%s",
+	    c->cid, c->r->rc->name, c->peer,
 	    c->via[0] ? " via=" : "", c->via, c->target[0] ? " target=" : "",
-	    c->target, safe_id[0] ? safe_id : "-",
+	    c->target, c->upstream[0] ? " upstream=" : "", c->upstream,
+	    conn_log_id(c, id, sizeof(id)),
 	    c->tls_ready ? tls_conn_version(c->tls) : "-",
 	    c->tls_ready ? tls_conn_cipher(c->tls) : "-",
 	    c->tls_ready && tls_conn_resumed(c->tls) ? " resumed=yes" : "",
@@ -649,7 +691,7 @@ log_close(struct conn *c, const char *reason, const char *detail)
 	    (unsigned long long)(conn_now_ms(c) - c->started_ms),
 	    c->tls_ready ? tls_layer_name(tls_conn_tx_layer(c->tls)) : "-",
 	    conn_ktls(c) ? "ktls" : "userspace", reason,
-	    detail ? " detail=\"" : "", detail ? safe_detail : "", detail ? "\"" : "");
+	    detail ? " detail=" : "", detail ? safe_detail : "");
 }
 
 void

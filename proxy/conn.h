@@ -58,8 +58,15 @@ struct dir {
 	uint64_t bytes;		/* delivered to the destination */
 };
 
+/* Longest conn id conn_accept() formats, with its NUL: 16 hex digits, '-',
+ * at most 20 decimal ones. */
+#define CONN_ID_MAX 40
+
 struct conn {
-	uint64_t id;
+	uint64_t id;			/* this process's counter: 1, 2, ... */
+	char cid[CONN_ID_MAX];		/* "RUN-ID", unique across processes and
+					 * restarts: the logs' conn= and the
+					 * audit trail's conn_id */
 	struct wroute *r;
 	TAILQ_ENTRY(conn) link;
 	enum conn_state state;
@@ -89,6 +96,7 @@ struct conn {
 	unsigned char *pp_buf;		/* PROXY header so far, while reading it */
 	size_t pp_len;
 	char target[SOCK_NAME_MAX];	/* tunnels: the original destination */
+	char upstream[SOCK_NAME_MAX];	/* where mtlsd connected ("" before) */
 	struct sockname retry_to;	/* connect = original: what to retry */
 	uint64_t connect_deadline_ms;	/* ... until connect_timeout */
 	uint32_t retry_ms;		/* ... after this long (doubling) */
@@ -110,6 +118,14 @@ conn_bytes_out(const struct conn *c)
 {
 	return c->server ? c->up.bytes : c->down.bytes;
 }
+
+/*
+ * A random 64-bit id for this run of the daemon (getrandom(2); a clock and
+ * pid mix if the kernel has no entropy yet), called once at start.  Every
+ * connection id is this in 16 hex digits, '-', and the connection's number
+ * in this run, so ids never repeat across processes or restarts.
+ */
+uint64_t conn_run_id_new(void);
 
 /* The listener accepted fd on route r: takes ownership of fd. */
 void conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen);

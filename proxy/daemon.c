@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "proxy/admin.h"
+#include "proxy/conn.h"
 #include "proxy/daemon.h"
 #include "proxy/sandbox.h"
 #include "proxy/log.h"
@@ -378,6 +379,7 @@ daemon_run(const char *config_path)
 	memset(&d, 0, sizeof(d));
 	d.notify_fd[0] = d.notify_fd[1] = -1;
 	d.audit.fd = -1;
+	d.run_id = conn_run_id_new();
 	if ((d.cfg = config_load(config_path, stderr)) == NULL)
 		return 1;
 	log_set_level(d.cfg->log_level);
@@ -464,7 +466,8 @@ daemon_run(const char *config_path)
 		stop_workers(&d, WCMD_EXIT);
 		goto out;
 	}
-	log_info("event=started routes=%zu workers=%u", d.nroutes, d.nworkers);
+	log_info("event=started routes=%zu workers=%u run=%016llx", d.nroutes,
+	    d.nworkers, (unsigned long long)d.run_id);
 	event_base_dispatch(d.base);
 	log_info("event=stopped");
 	status = 0;

@@ -51,6 +51,7 @@ struct daemon {
 	struct event *drain_timer;
 	int stopping;			/* 0 running, 1 draining, 2 exiting */
 	atomic_uint_fast64_t next_conn_id;
+	uint64_t run_id;		/* conn_run_id_new(): prefixes conn ids */
 	struct reload *reload;		/* rotation state (reload.c) */
 	struct admin *admin;		/* admin endpoint (admin.c) */
 	struct audit_sink audit;	/* fd -1 when audit_log is off */

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxy/utf8.h"
 #include "proxy/log.h"
 
 static atomic_int log_level = LOG_LEVEL_INFO;
@@ -31,7 +32,7 @@ log_enabled(enum log_level level)
 static void
 log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	char line[2048];
+	char line[4096];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
@@ -124,6 +125,85 @@ log_safe(const char *s, size_t slen, char *buf, size_t len)
 			buf[o++] = hex[c & 15];
 		}
 	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Whether s can go bare: logfmt's quoting rules, plus '\\' for clarity. */
+static bool
+bare_ok(const char *s, size_t slen)
+{
+	if (slen == 0)
+		return false;
+	for (size_t i = 0; i < slen; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '=' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
+const char *
+log_value(const char *s, size_t slen, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t o = 1, keep = 1, i = 0;
+
+	if (len < 3) {
+		if (len > 0)
+			buf[0] = '\0';
+		return buf;
+	}
+	if (bare_ok(s, slen) && slen < len) {
+		memcpy(buf, s, slen);
+		buf[slen] = '\0';
+		return buf;
+	}
+	buf[0] = '"';
+	while (i < slen) {
+		char e[7] = { '\\', 'u', '0', '0', 0, 0, 0 };
+		const char *ep = e;
+		size_t en = 2;
+		int32_t cp;
+		size_t n = utf8_next(u + i, slen - i, &cp);
+
+		switch (cp) {
+		case -1:	ep = "\\ufffd"; en = 6; break;
+		case '"':	ep = "\\\""; break;
+		case '\\':	ep = "\\\\"; break;
+		case '\n':	ep = "\\n"; break;
+		case '\r':	ep = "\\r"; break;
+		case '\t':	ep = "\\t"; break;
+		default:
+			if (utf8_escaped(cp)) {
+				e[2] = hex[(cp >> 12) & 15];
+				e[3] = hex[(cp >> 8) & 15];
+				e[4] = hex[(cp >> 4) & 15];
+				e[5] = hex[cp & 15];
+				en = 6;
+			} else {
+				ep = s + i;
+				en = n;
+			}
+		}
+		/* Room for this, the closing quote and the NUL; else back to
+		 * the last point "..." fits after. */
+		if (o + en + 2 > len) {
+			o = keep;
+			if (o + 5 <= len) {
+				memcpy(buf + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		memcpy(buf + o, ep, en);
+		o += en;
+		i += n;
+		if (o + 5 <= len)
+			keep = o;
+	}
+	buf[o++] = '"';
 	buf[o] = '\0';
 	return buf;
 }

@@ -31,9 +31,21 @@ void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn))
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /*
+ * Writes s[0..slen) (any bytes) into buf (len >= 3 bytes, NUL-terminated) as
+ * one logfmt value, the way go-logfmt writes one and every logfmt parser
+ * reads it: bare when it is not empty and all printable ASCII other than
+ * space, '=', '"' and '\\'; otherwise in double quotes, with \" \\ \n \r
+ * \t, \u00XX for the other C0 controls and DEL, \uXXXX for the characters
+ * utf8.h escapes, and \ufffd for each ill-formed UTF-8 subsequence; other
+ * UTF-8 as it is.  A value longer than buf is cut at a character boundary,
+ * ending in "..." inside its quotes.  Returns buf.
+ */
+const char *log_value(const char *s, size_t slen, char *buf, size_t len);
+
+/*
  * Copies s into buf (of len bytes) so it is safe inside a key=value log line:
  * printable ASCII other than space, '"' and '\\' pass through, everything else
- * becomes \xHH.  Returns buf.
+ * becomes \xHH.  Returns buf.  (For a value: log_value, which parsers read.)
  */
 const char *log_safe(const char *s, size_t slen, char *buf, size_t len);
 

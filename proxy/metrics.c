@@ -196,6 +196,30 @@ peers(struct evbuffer *out, const struct daemon *d)
 	}
 }
 
+/* The audit trail's own health, summed over the workers' buffers (all 0
+ * when audit_log is off).  A record is dropped when the sink fails (a full
+ * disk) or stays full (a FIFO nobody reads); truncated when a string was
+ * shortened (audit.h).  Alert on either moving. */
+static void
+audit(struct evbuffer *out, const struct daemon *d)
+{
+	static const char *const names[3] = { "mtlsd_audit_records_written_total",
+	    "mtlsd_audit_records_dropped_total", "mtlsd_audit_records_truncated_total" };
+	static const char *const helps[3] = { "Audit records written to audit_log.",
+	    "Audit records lost: audit_log failed or stayed full.",
+	    "Audit records written with a string shortened (marked truncated)." };
+	uint64_t (*const get[3])(const struct audit_buf *) = { audit_buf_written,
+	    audit_buf_dropped, audit_buf_truncated };
+
+	for (int k = 0; k < 3; k++) {
+		uint64_t total = 0;
+		for (unsigned w = 0; w < d->nworkers; w++)
+			total += get[k](&d->workers[w].audit);
+		head(out, names[k], "counter", helps[k]);
+		evbuffer_add_printf(out, "%s %llu\n", names[k], (unsigned long long)total);
+	}
+}
+
 void
 metrics_render(const struct daemon *d, struct evbuffer *out)
 {
@@ -258,6 +282,8 @@ metrics_render(const struct daemon *d, struct evbuffer *out)
 	    "mtlsd_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)atomic_load(&d->reloads_ok),
 	    (unsigned long long)atomic_load(&d->reloads_failed));
+
+	audit(out, d);
 
 	head(out, "mtlsd_certificate_expiry_seconds", "gauge",
 	    "Seconds until the route's own certificate expires.");

@@ -267,14 +267,13 @@ layer_switch(struct conn *c, struct relay_end *end)
 	if (tls_conn_switch(c->tls, &s) == TLS_ERR)
 		return fail_tls(c, end);
 	if (s.kernel_why != NULL)
-		(want == RECORD_LAYER_KERNEL ? log_warnx : log_debug)("conn=%llu "
+		(want == RECORD_LAYER_KERNEL ? log_warnx : log_debug)("conn=%s "
 		    "route=%s event=ktls status=fallback path=userspace reason=\"%s\"",
-		    (unsigned long long)c->id, c->r->rc->name, s.kernel_why);
+		    c->cid, c->r->rc->name, s.kernel_why);
 	if (s.own_why != NULL)
-		(want == RECORD_LAYER_LIBGCRYPT ? log_warnx : log_debug)("conn=%llu "
+		(want == RECORD_LAYER_LIBGCRYPT ? log_warnx : log_debug)("conn=%s "
 		    "route=%s event=record_layer status=fallback layer=mbedtls "
-		    "reason=\"%s\"", (unsigned long long)c->id, c->r->rc->name,
-		    s.own_why);
+		    "reason=\"%s\"", c->cid, c->r->rc->name, s.own_why);
 	switch (tls_conn_tx_layer(c->tls)) {
 	case TLS_LAYER_KERNEL:
 		counter_add(&c->r->stats.conns_ktls, 1);

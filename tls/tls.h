@@ -247,6 +247,35 @@ const char *tls_conn_peer_cn(const struct tls_conn *c);
 const char *tls_conn_version(const struct tls_conn *c);
 const char *tls_conn_cipher(const struct tls_conn *c);
 
+/* The suite's IANA name ("TLS_AES_128_GCM_SHA256",
+ * "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"), once the handshake is done;
+ * mbedTLS's name for a suite mtlsd does not offer. */
+const char *tls_conn_cipher_iana(const struct tls_conn *c);
+
+/* The IANA name of ciphersuite id (0x1301, 0xc02b, ...) among those mtlsd
+ * offers, or NULL. */
+const char *tls_cipher_iana(int id);
+
+/*
+ * The server name: the one a client sends (its server_name), or the one a
+ * server received in the ClientHello (raw bytes, escape before logging);
+ * "" when none.  Valid until tls_conn_free().
+ */
+const char *tls_conn_sni(const struct tls_conn *c);
+
+/*
+ * The peer certificate's serial (lowercase hex, leading zero bytes
+ * dropped), the SHA-256 of its DER (64 lowercase hex digits) and its
+ * issuer's DN (as mbedTLS prints it: "CN=mesh CA, O=example", in the
+ * certificate's order; raw bytes, escape before logging); "" when unknown.
+ * Known from certificate verification on (also when it failed), and for a
+ * resumed session from the certificate its ticket carried.  Valid until
+ * tls_conn_free().
+ */
+const char *tls_conn_peer_serial(struct tls_conn *c);
+const char *tls_conn_peer_fingerprint(struct tls_conn *c);
+const char *tls_conn_peer_issuer(struct tls_conn *c);
+
 /*
  * Kernel TLS.  After the handshake, tls_ktls_start_tx() and then
  * tls_ktls_start_rx() (both, in that order; RX may wait, see below) hand the

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/ssl_ciphersuites.h>
 
 #include "tls/tls_int.h"
 
@@ -203,6 +204,8 @@ tls_conn_free(struct tls_conn *c)
 	free(c->spill);
 	free(c->ra);
 	free(c->peer_der);
+	free(c->peer_issuer);
+	free(c->sni);
 	tls_ctx_unref(c->ctx);
 	free(c);
 }
@@ -516,6 +519,50 @@ tls_conn_cipher(const struct tls_conn *c)
 	const char *s = c->ssl_freed ? c->cipher : mbedtls_ssl_get_ciphersuite(&c->ssl);
 
 	return s ? s : "-";
+}
+
+/* The suites tls_ctx.c offers, by id, with their IANA names (RFC 8446
+ * B.4, RFC 5289, RFC 7905). */
+static const struct {
+	int id;
+	const char *name;
+} iana_suites[] = {
+	{ 0x1301, "TLS_AES_128_GCM_SHA256" },
+	{ 0x1302, "TLS_AES_256_GCM_SHA384" },
+	{ 0x1303, "TLS_CHACHA20_POLY1305_SHA256" },
+	{ 0xc02b, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" },
+	{ 0xc02c, "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384" },
+	{ 0xc02f, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" },
+	{ 0xc030, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" },
+	{ 0xcca8, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256" },
+	{ 0xcca9, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" },
+};
+
+const char *
+tls_cipher_iana(int id)
+{
+	for (size_t i = 0; i < sizeof(iana_suites) / sizeof(iana_suites[0]); i++)
+		if (iana_suites[i].id == id)
+			return iana_suites[i].name;
+	return NULL;
+}
+
+const char *
+tls_conn_cipher_iana(const struct tls_conn *c)
+{
+	const mbedtls_ssl_ciphersuite_t *cs;
+	const char *name;
+	int id;
+
+	if (c->ssl_freed) {
+		/* Only the name was kept: mbedTLS maps it back to the id. */
+		cs = mbedtls_ssl_ciphersuite_from_string(c->cipher);
+		id = cs != NULL ? mbedtls_ssl_ciphersuite_get_id(cs) : 0;
+	} else {
+		id = mbedtls_ssl_get_ciphersuite_id_from_ssl(&c->ssl);
+	}
+	name = tls_cipher_iana(id);
+	return name != NULL ? name : tls_conn_cipher(c);
 }
 
 enum tls_layer

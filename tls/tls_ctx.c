@@ -275,6 +275,10 @@ tls_ctx_new(const struct tls_material *m, struct tls_error *err)
 	mbedtls_ssl_conf_groups(&ctx->conf, groups);
 	mbedtls_ssl_conf_authmode(&ctx->conf, authmode(m));
 	mbedtls_ssl_conf_renegotiation(&ctx->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+	/* Servers keep the name a client asks for, for the audit trail; the
+	 * certificate stays the route's whatever the name. */
+	if (m->role == TLS_ROLE_SERVER)
+		mbedtls_ssl_conf_sni(&ctx->conf, tls_peer_sni, ctx);
 	/* Without resumption, a client asks for no tickets (a server sends
 	 * none: it has no ticket callbacks). */
 	if (m->role == TLS_ROLE_CLIENT && !m->resumption)

@@ -154,6 +154,14 @@ struct tls_conn {
 	const char *end_reason;		/* a close reason of its own, or NULL */
 	bool ssl_freed;			/* mbedTLS's session is gone */
 	char version[16], cipher[64];	/* kept when ssl is freed */
+	/* What the audit trail says of the peer's certificate (tls_peer.c):
+	 * from the verify callback, or, for a resumed session, from the
+	 * certificate the ticket or the session kept, on first ask. */
+	bool facts;			/* peer_serial.. filled */
+	char peer_serial[2 * 32 + 1];	/* lowercase hex; "" unknown */
+	char peer_sha256[2 * 32 + 1];	/* of the DER, lowercase hex */
+	char *peer_issuer;		/* its DN, malloc'd; NULL unknown */
+	char *sni;			/* servers: the name the client sent */
 	unsigned char *peer_der;	/* the peer's certificate, ditto */
 	size_t peer_der_len;
 };
@@ -247,6 +255,11 @@ size_t tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len);
 
 /* tls_peer.c: how many ip: SANs a certificate carries. */
 unsigned tls_cert_ip_sans(const mbedtls_x509_crt *crt);
+
+/* tls_peer.c: the SNI callback of server contexts: keeps the name the
+ * client sent on the session whose handshake runs (ctx->current). */
+int tls_peer_sni(void *ctx, mbedtls_ssl_context *ssl, const unsigned char *name,
+    size_t len);
 
 /* tls_peer.c: maps a failed handshake to a reason and a detail line. */
 void tls_peer_classify(struct tls_conn *c, int mbedtls_ret);

@@ -8,11 +8,13 @@
  * byte moves.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/sha256.h>
 
 #include "tls/tls_int.h"
 
@@ -183,6 +185,75 @@ policy(const struct tls_ctx *ctx, const mbedtls_x509_crt *crt, int depth,
 	}
 }
 
+/* The longest issuer DN kept: past the audit trail's limit per string
+ * (AUDIT_STR_MAX), so that its shortening shows there. */
+#define ISSUER_MAX	2048
+/* The longest server name kept from a ClientHello, likewise. */
+#define SNI_MAX		2048
+
+static void
+hex(char *out, size_t cap, const unsigned char *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 2 < cap; i++) {
+		out[o++] = digits[p[i] >> 4];
+		out[o++] = digits[p[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+/* Fills the audit facts (tls_int.h) from the peer's certificate. */
+static void
+facts_fill(struct tls_conn *c, const mbedtls_x509_crt *crt)
+{
+	const unsigned char *sp = crt->serial.p;
+	size_t sn = crt->serial.len;
+	unsigned char digest[32];
+	char dn[ISSUER_MAX + 1];
+	int ret;
+
+	/* The INTEGER's bytes without the sign padding: as OpenSSL prints it. */
+	while (sn > 1 && sp[0] == 0) {
+		sp++;
+		sn--;
+	}
+	hex(c->peer_serial, sizeof(c->peer_serial), sp, sn);
+	if (mbedtls_sha256(crt->raw.p, crt->raw.len, digest, 0) == 0)
+		hex(c->peer_sha256, sizeof(c->peer_sha256), digest, sizeof(digest));
+	else
+		c->peer_sha256[0] = '\0';
+	/* Too long for dn: what fits (a prefix, NUL-terminated), which the
+	 * audit trail shortens further and marks. */
+	dn[0] = '\0';
+	ret = mbedtls_x509_dn_gets(dn, sizeof(dn), &crt->issuer);
+	(void)ret;
+	free(c->peer_issuer);
+	c->peer_issuer = dn[0] != '\0' ? strdup(dn) : NULL;
+	c->facts = true;
+}
+
+int
+tls_peer_sni(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
+    size_t len)
+{
+	struct tls_ctx *ctx = p;
+	struct tls_conn *c = ctx->current;
+
+	(void)ssl;
+	if (c == NULL || c->sni != NULL)
+		return 0;
+	if (len > SNI_MAX)
+		len = SNI_MAX;
+	/* Out of memory: the name is not known, the handshake goes on. */
+	if ((c->sni = malloc(len + 1)) != NULL) {
+		memcpy(c->sni, name, len);
+		c->sni[len] = '\0';
+	}
+	return 0;
+}
+
 int
 tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
@@ -191,6 +262,7 @@ tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	if (depth == 0) {
 		const mbedtls_x509_buf *cn = subject_cn(crt);
 		c->saw_cert = true;
+		facts_fill(c, crt);
 		c->peer_id_len = tls_peer_identity(crt, c->peer_id, sizeof(c->peer_id));
 		c->peer_not_after = tls_x509_time(&crt->valid_to);
 		c->peer_cn[0] = '\0';
@@ -324,4 +396,49 @@ tls_peer_classify(struct tls_conn *c, int ret)
 	}
 	mbedtls_strerror(ret, why, sizeof(why));
 	snprintf(c->detail, sizeof(c->detail), "%s", why);
+}
+
+/* A resumed session's facts come from the certificate it kept; asked for
+ * only by the audit trail, so the resumption itself pays nothing. */
+static void
+facts_settle(struct tls_conn *c)
+{
+	mbedtls_x509_crt scratch;
+	mbedtls_x509_crt *chain;
+
+	if (c->facts)
+		return;
+	mbedtls_x509_crt_init(&scratch);
+	if ((chain = peer_chain(c, &scratch)) != NULL)
+		facts_fill(c, chain);
+	mbedtls_x509_crt_free(&scratch);
+}
+
+const char *
+tls_conn_peer_serial(struct tls_conn *c)
+{
+	facts_settle(c);
+	return c->peer_serial;
+}
+
+const char *
+tls_conn_peer_fingerprint(struct tls_conn *c)
+{
+	facts_settle(c);
+	return c->peer_sha256;
+}
+
+const char *
+tls_conn_peer_issuer(struct tls_conn *c)
+{
+	facts_settle(c);
+	return c->peer_issuer != NULL ? c->peer_issuer : "";
+}
+
+const char *
+tls_conn_sni(const struct tls_conn *c)
+{
+	if (c->ctx->role == TLS_ROLE_CLIENT)
+		return c->server_name != NULL ? c->server_name : "";
+	return c->sni != NULL ? c->sni : "";
 }

@@ -14,7 +14,8 @@ N=0
 FAILS=0
 declare -A PID_OF=()
 
-cleanup() {
+# stop_all: SIGTERM to every background process left, and waits for each.
+stop_all() {
 	local p
 	for p in "${PID_OF[@]}"; do
 		kill -TERM "$p" 2>/dev/null
@@ -22,7 +23,57 @@ cleanup() {
 	for p in "${PID_OF[@]}"; do
 		wait "$p" 2>/dev/null
 	done
+	PID_OF=()
+}
+
+# audit_files: the audit logs this test's configs name (audit_log = PATH,
+# relative to the config's directory), with their rotated copies (PATH.*),
+# those that exist.
+audit_files() {
+	local ini p f
+	while IFS= read -r ini; do
+		sed -n 's/^[[:space:]]*audit_log[[:space:]]*=[[:space:]]*//p' "$ini" |
+		while IFS= read -r p; do
+			p=${p%"${p##*[![:space:]]}"}
+			[ -n "$p" ] && [ "$p" != - ] || continue
+			case $p in /*) ;; *) p="$(dirname "$ini")/$p" ;; esac
+			for f in "$p" "$p".*; do
+				[ -f "$f" ] && echo "$f"
+			done
+		done
+	done < <(find "$T" -name '*.ini' -type f 2>/dev/null) | sort -u
+}
+
+# check_audit: once, at the end: stops what still runs (each mtlsd flushes
+# its audit lines as it exits), then every record of every audit file the
+# test wrote must validate against examples/mtlsd-audit.schema.json, keys
+# in order (tests/e2e/audit_check.py): one TAP line, none without files.
+AUDIT_CHECKED=0
+check_audit() {
+	local files out
+	[ "$AUDIT_CHECKED" = 1 ] && return 0
+	AUDIT_CHECKED=1
+	mapfile -t files < <(audit_files)
+	[ ${#files[@]} -gt 0 ] || return 0
+	stop_all
+	if out=$(python3 "$TOP/tests/e2e/audit_check.py" 	    "$TOP/examples/mtlsd-audit.schema.json" "${files[@]}" 2>&1); then
+		ok "every audit record validates against the schema (${out##*$'\n'})"
+	else
+		not_ok "every audit record validates against the schema"
+		head -n 20 <<< "$out" | sed 's/^/#   /'
+	fi
+}
+
+cleanup() {
+	local rc=$?
+	# A test that ended without finish still has its records checked.
+	if [ "$AUDIT_CHECKED" = 0 ]; then
+		check_audit
+		[ "$FAILS" -eq 0 ] || rc=1
+	fi
+	stop_all
 	if [ "${KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi
+	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -38,8 +89,10 @@ check() {
 	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
 
-# finish: the plan line, and the exit status run.sh reads.
+# finish: the audit records checked, the plan line, and the exit status
+# run.sh reads.
 finish() {
+	check_audit
 	echo "1..$N"
 	[ "$FAILS" -eq 0 ]
 	exit $?

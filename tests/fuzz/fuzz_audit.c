@@ -9,7 +9,8 @@
  * separator or bidi character; every string decodes to what Python's
  * decode("utf-8", "replace") makes of its input, or, shortened, to a prefix
  * of it from at most AUDIT_STR_MAX input bytes followed by U+2026, and then
- * "truncated":true; counts and conn are the record's; nothing is refused
+ * "truncated":true; schema_version is AUDIT_SCHEMA_VERSION; counts and conn
+ * are the record's; nothing is refused
  * with cap >= AUDIT_BUF_MIN.  Through a buffer on /dev/null the record is
  * one line written and none dropped.
  */
@@ -22,13 +23,20 @@
 #include "proxy/audit.h"
 #include "tests/fuzz/fuzz.h"
 
-#define NSTR 10
-static const char *const order[] = { "ts", "event", "conn", "route", "peer_addr",
-	"peer_id", "target", "tls_version", "cipher", "bytes_in", "bytes_out",
-	"duration_ms", "reason", "detail", "path", "record_layer", "truncated" };
+#define NSTR 17
+static const char *const order[] = { "ts", "schema_version", "event", "conn",
+	"conn_id", "host", "route", "peer_addr", "peer_id", "peer_serial",
+	"peer_fingerprint_sha256", "peer_issuer", "sni", "target", "upstream",
+	"tls_version", "cipher", "bytes_in", "bytes_out", "duration_ms", "reason",
+	"detail", "path", "record_layer", "truncated" };
 #define NORDER (sizeof(order) / sizeof(order[0]))
-/* The string fields' places in order[]. */
-static const int str_key[NSTR] = { 3, 4, 5, 6, 7, 8, 12, 13, 14, 15 };
+/* Places in order[]: the numbers', and the string fields'. */
+enum { K_TS, K_VERSION, K_EVENT, K_CONN, K_BYTES_IN = 17, K_BYTES_OUT,
+	K_DURATION };
+static const int str_key[NSTR] = { 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+	20, 21, 22, 23 };
+/* peer_id's place among the strings: any bytes, with a length. */
+#define F_PEER_ID 4
 
 static int devnull = -1;
 
@@ -273,7 +281,9 @@ check_line(const struct input *in, const char *line, size_t n, bool truncated)
 	struct jp j = { line, line + n };
 	size_t next = 0;
 	bool seen[NORDER] = { false }, any_short = false;
-	const char *s[NSTR] = { in->r.route, in->r.peer_addr, in->r.peer_id, in->r.target,
+	const char *s[NSTR] = { in->r.conn_id, in->r.host, in->r.route,
+	    in->r.peer_addr, in->r.peer_id, in->r.peer_serial, in->r.peer_fingerprint,
+	    in->r.peer_issuer, in->r.sni, in->r.target, in->r.upstream,
 	    in->r.tls_version, in->r.cipher, in->r.reason, in->r.detail, in->r.path,
 	    in->r.record_layer };
 
@@ -295,10 +305,11 @@ check_line(const struct input *in, const char *line, size_t n, bool truncated)
 		seen[k] = true;
 		FUZZ_CHECK(j.p < j.end && *j.p == ':', "':' expected");
 		j.p++;
-		if (k == 2 || (k >= 9 && k <= 11)) {
-			uint64_t v = json_uint(&j), want = k == 2 ? in->r.conn :
-			    k == 9 ? in->r.bytes_in : k == 10 ? in->r.bytes_out :
-			    in->r.duration_ms;
+		if (k == K_VERSION || k == K_CONN || (k >= K_BYTES_IN && k <= K_DURATION)) {
+			uint64_t v = json_uint(&j), want = k == K_VERSION ?
+			    AUDIT_SCHEMA_VERSION : k == K_CONN ? in->r.conn :
+			    k == K_BYTES_IN ? in->r.bytes_in : k == K_BYTES_OUT ?
+			    in->r.bytes_out : in->r.duration_ms;
 			FUZZ_CHECK(v == want, "%s: %" PRIu64 ", not %" PRIu64, order[k], v, want);
 		} else if (k == NORDER - 1) {
 			FUZZ_CHECK(j.end - j.p >= 4 && memcmp(j.p, "true", 4) == 0,
@@ -306,10 +317,10 @@ check_line(const struct input *in, const char *line, size_t n, bool truncated)
 			j.p += 4;
 		} else {
 			json_str(&j, &val);
-			if (k == 0) {
+			if (k == K_TS) {
 				FUZZ_CHECK(val.n == 24 && val.cp[4] == '-' && val.cp[10] == 'T' &&
 				    val.cp[19] == '.' && val.cp[23] == 'Z', "ts form");
-			} else if (k == 1) {
+			} else if (k == K_EVENT) {
 				FUZZ_CHECK(ustr_is_ascii(&val, audit_event_name(in->r.event)),
 				    "event name");
 			} else {
@@ -328,10 +339,12 @@ check_line(const struct input *in, const char *line, size_t n, bool truncated)
 		j.p++;
 	}
 	FUZZ_CHECK(j.p + 1 == j.end, "bytes after the object");
-	FUZZ_CHECK(seen[0] && seen[1], "ts or event missing");
-	FUZZ_CHECK(seen[2] == (in->r.conn != 0), "conn present: %d", seen[2]);
-	FUZZ_CHECK(seen[9] == in->r.has_counts && seen[10] == in->r.has_counts &&
-	    seen[11] == in->r.has_counts, "counts present");
+	FUZZ_CHECK(seen[K_TS] && seen[K_VERSION] && seen[K_EVENT],
+	    "ts, schema_version or event missing");
+	FUZZ_CHECK(seen[K_CONN] == (in->r.conn != 0), "conn present: %d", seen[K_CONN]);
+	FUZZ_CHECK(seen[K_BYTES_IN] == in->r.has_counts &&
+	    seen[K_BYTES_OUT] == in->r.has_counts &&
+	    seen[K_DURATION] == in->r.has_counts, "counts present");
 	for (int f = 0; f < NSTR; f++)
 		FUZZ_CHECK(seen[str_key[f]] == (s[f] != NULL), "%s present: %d",
 		    order[str_key[f]], seen[str_key[f]]);
@@ -356,16 +369,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_in fi = { data, size };
 	struct input in;
 	uint16_t flags = fuzz_u16(&fi);
+	uint32_t strs = flags & 0x3ffu;		/* which strings are set */
 	const char **dst[NSTR];
 	char *line;
 	size_t n;
 	bool truncated = false;
 
 	memset(&in, 0, sizeof(in));
-	dst[0] = &in.r.route, dst[1] = &in.r.peer_addr, dst[2] = &in.r.peer_id;
-	dst[3] = &in.r.target, dst[4] = &in.r.tls_version, dst[5] = &in.r.cipher;
-	dst[6] = &in.r.reason, dst[7] = &in.r.detail, dst[8] = &in.r.path;
-	dst[9] = &in.r.record_layer;
+	dst[0] = &in.r.conn_id, dst[1] = &in.r.host, dst[2] = &in.r.route;
+	dst[3] = &in.r.peer_addr, dst[4] = &in.r.peer_id, dst[5] = &in.r.peer_serial;
+	dst[6] = &in.r.peer_fingerprint, dst[7] = &in.r.peer_issuer;
+	dst[8] = &in.r.sni, dst[9] = &in.r.target, dst[10] = &in.r.upstream;
+	dst[11] = &in.r.tls_version, dst[12] = &in.r.cipher, dst[13] = &in.r.reason;
+	dst[14] = &in.r.detail, dst[15] = &in.r.path, dst[16] = &in.r.record_layer;
+	strs |= (uint32_t)(fuzz_u16(&fi) & 0x7fu) << 10;
 	in.r.event = (enum audit_event)((flags >> 12 & 7) % 7);
 	in.r.has_counts = flags & (1u << 10);
 	in.cap = fuzz_u16(&fi) % 6000;
@@ -381,11 +398,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int f = 0; f < NSTR; f++) {
 		size_t got, len;
 		const uint8_t *p;
-		if (!(flags & (1u << f)))
+		if (!(strs & (1u << f)))
 			continue;
 		len = fuzz_u16(&fi) % 2100;
 		p = fuzz_bytes(&fi, len, &got);
-		if (f == 2) {
+		if (f == F_PEER_ID) {
 			/* peer_id: any bytes, NULs included, not terminated. */
 			in.owned[f] = malloc(got > 0 ? got : 1);
 			FUZZ_SETUP(in.owned[f] != NULL, "oom");
@@ -412,7 +429,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Through a worker's buffer, into /dev/null. */
 	if (flags & (1u << 15)) {
-		struct audit_sink sink = { devnull, NULL };
+		struct audit_sink sink = { .fd = devnull, .path = NULL };
 		struct audit_buf b;
 		size_t cap = AUDIT_BUF_MIN + in.cap;
 		FUZZ_SETUP(audit_buf_init(&b, &sink, cap) == 0, "audit_buf_init");

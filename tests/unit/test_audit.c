@@ -37,7 +37,7 @@
 
 /* 2026-11-29T07:24:31.955Z */
 static const struct timespec fixed_ts = { 1795937071, 955000000 };
-#define TS_PREFIX "{\"ts\":\"2026-11-29T07:24:31.955Z\""
+#define TS_PREFIX "{\"ts\":\"2026-11-29T07:24:31.955Z\",\"schema_version\":1"
 #define ELLIPSIS "\xe2\x80\xa6"
 
 /*
@@ -48,9 +48,11 @@ static const struct timespec fixed_ts = { 1795937071, 955000000 };
  */
 static const char checker[] =
 "import json, sys\n"
-"ORDER = ['ts','event','conn','route','peer_addr','peer_id','tls_version',\n"
-"         'cipher','bytes_in','bytes_out','duration_ms','reason','detail',\n"
-"         'path','truncated']\n"
+"ORDER = ['ts','schema_version','event','conn','conn_id','host','route',\n"
+"         'peer_addr','peer_id','peer_serial','peer_fingerprint_sha256',\n"
+"         'peer_issuer','sni','target','upstream','tls_version','cipher',\n"
+"         'bytes_in','bytes_out','duration_ms','reason','detail','path',\n"
+"         'record_layer','truncated']\n"
 "def raw_forbidden(c):\n"
 "    o = ord(c)\n"
 "    return (o < 0x20 or o == 0x7f or 0x80 <= o <= 0x9f or o in (0x200e, 0x200f)\n"
@@ -70,7 +72,8 @@ static const char checker[] =
 "    assert isinstance(obj, dict)\n"
 "    keys = list(obj)\n"
 "    assert keys == [k for k in ORDER if k in obj], 'line %d: order %r' % (i + 1, keys)\n"
-"    assert keys[:2] == ['ts', 'event'], 'line %d: starts %r' % (i + 1, keys)\n"
+"    assert keys[:3] == ['ts', 'schema_version', 'event'], 'line %d: starts %r' % (i + 1, keys)\n"
+"    assert obj['schema_version'] == 1\n"
 "    for k in ('conn', 'bytes_in', 'bytes_out', 'duration_ms'):\n"
 "        assert k not in obj or type(obj[k]) is int, k\n"
 "    if hexes is not None:\n"
@@ -294,7 +297,8 @@ test_each_event(void **state)
 static void
 test_field_order(void **state)
 {
-	static const char *const keys[] = { "\"ts\"", "\"event\"", "\"conn\"",
+	static const char *const keys[] = { "\"ts\"", "\"schema_version\"",
+		"\"event\"", "\"conn\"", "\"host\"",
 		"\"route\"", "\"peer_addr\"", "\"peer_id\"", "\"tls_version\"",
 		"\"cipher\"", "\"bytes_in\"", "\"bytes_out\"", "\"duration_ms\"",
 		"\"reason\"", "\"detail\"", "\"path\"" };
@@ -321,9 +325,17 @@ test_field_order(void **state)
 			fail_msg("%s out of order", keys[i]);
 		prev = p;
 	}
-	/* Same line as audit_format makes, but for the time. */
-	assert_int_equal(strlen(text), strlen(FULL_LINE));
-	assert_string_equal(text + strlen(TS_PREFIX), &FULL_LINE[strlen(TS_PREFIX)]);
+	/* Same line as audit_format makes, but for the time, and with the
+	 * host the sink read at audit_open. */
+	r.host = s.host;
+	{
+		char want[2048];
+		size_t n = audit_format(want, sizeof(want) - 1, &r, &fixed_ts, NULL);
+		want[n] = '\0';
+		assert_non_null(strstr(want, "\"conn\":42,\"host\":\""));
+		assert_int_equal(strlen(text), n);
+		assert_string_equal(text + strlen(TS_PREFIX), want + strlen(TS_PREFIX));
+	}
 	free(text);
 	check_json(fx, fx->path, 1, false);
 }
@@ -688,11 +700,12 @@ test_full_buffer_flushes(void **state)
 	char line[1024];
 	size_t len, per, cap = 4096;
 
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	r.host = s.host;	/* as audit_write stamps it */
 	len = audit_format(line, sizeof(line), &r, &fixed_ts, NULL);
 	assert_true(len > 100);
 	per = cap / len;
 
-	assert_int_equal(audit_open(&s, fx->path), 0);
 	assert_int_equal(audit_buf_init(&b, &s, cap), 0);
 	for (size_t i = 0; i < per; i++)
 		audit_write(&b, &r);
@@ -1326,6 +1339,186 @@ test_short_write_and_error(void **state)
 	close(p[1]);
 }
 
+/*
+ * The repository's top directory, where examples/mtlsd-audit.schema.json
+ * and tests/e2e/audit_check.py are: the working directory (make test runs
+ * from there) or above $MTLSD_BUILD (tests/run.sh sets it).
+ */
+static void
+find_top(char *top, size_t len)
+{
+	static const char *const ups[] = { ".", "..", "../..", "../../.." };
+	const char *build = getenv("MTLSD_BUILD");
+	char probe[1024];
+
+	for (size_t i = 0; i < sizeof(ups) / sizeof(ups[0]); i++) {
+		snprintf(top, len, "%s", ups[i]);
+		snprintf(probe, sizeof(probe), "%s/examples/mtlsd-audit.schema.json", top);
+		if (access(probe, R_OK) == 0)
+			return;
+		if (build == NULL)
+			continue;
+		snprintf(top, len, "%s/%s", build, ups[i]);
+		snprintf(probe, sizeof(probe), "%s/examples/mtlsd-audit.schema.json", top);
+		if (access(probe, R_OK) == 0)
+			return;
+	}
+	fail_msg("examples/mtlsd-audit.schema.json not found (run from the top "
+	    "directory or set MTLSD_BUILD)");
+}
+
+/* Runs tests/e2e/audit_check.py (the schema, as the e2e tests do) on file:
+ * its exit status (0: every record valid). */
+static int
+schema_check(const char *file)
+{
+	char top[600], cmd[2048];
+	int st;
+
+	find_top(top, sizeof(top));
+	snprintf(cmd, sizeof(cmd), "python3 '%s/tests/e2e/audit_check.py' "
+	    "'%s/examples/mtlsd-audit.schema.json' '%s' >&2", top, top, file);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define SERIAL "4d2f0c19a8b3e7016c55"
+#define SHA256 "9b1c6a3e0f2d4b5a7c8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e"
+
+/* A record with every field the schema knows. */
+static struct audit_record
+every_field(void)
+{
+	static const char id[] = "spiffe://mesh/node/a";
+
+	return (struct audit_record){
+		.event = AUDIT_CLOSE, .conn = 42, .conn_id = "5f0c9a1e2b3d4c6f-42",
+		.host = "node-a", .route = "mesh-out", .peer_addr = "10.77.0.1:40000",
+		.peer_id = id, .peer_id_len = sizeof(id) - 1, .peer_serial = SERIAL,
+		.peer_fingerprint = SHA256, .peer_issuer = "CN=mesh CA, O=example",
+		.sni = "10.77.0.2", .target = "10.77.0.2:5000",
+		.upstream = "10.77.0.2:15001", .tls_version = "TLSv1.3",
+		.cipher = "TLS_AES_128_GCM_SHA256", .has_counts = true,
+		.bytes_in = 10, .bytes_out = 20, .duration_ms = 30, .reason = "eof",
+		.path = "userspace", .record_layer = "libgcrypt",
+	};
+}
+
+static void
+test_new_fields(void **state)
+{
+	struct fx *fx = *state;
+	struct audit_record r = every_field();
+	static char issuer[3000];
+	char host[256] = "", bad[128], line[8192];
+	struct audit_sink s;
+	struct audit_buf b;
+	char *text;
+	FILE *f;
+	size_t n;
+
+	/* Every field, in the schema's order. */
+	expect_line(&r, TS_PREFIX ",\"event\":\"close\",\"conn\":42,"
+	    "\"conn_id\":\"5f0c9a1e2b3d4c6f-42\",\"host\":\"node-a\","
+	    "\"route\":\"mesh-out\",\"peer_addr\":\"10.77.0.1:40000\","
+	    "\"peer_id\":\"spiffe://mesh/node/a\",\"peer_serial\":\"" SERIAL "\","
+	    "\"peer_fingerprint_sha256\":\"" SHA256 "\","
+	    "\"peer_issuer\":\"CN=mesh CA, O=example\",\"sni\":\"10.77.0.2\","
+	    "\"target\":\"10.77.0.2:5000\",\"upstream\":\"10.77.0.2:15001\","
+	    "\"tls_version\":\"TLSv1.3\",\"cipher\":\"TLS_AES_128_GCM_SHA256\","
+	    "\"bytes_in\":10,\"bytes_out\":20,\"duration_ms\":30,\"reason\":\"eof\","
+	    "\"path\":\"userspace\",\"record_layer\":\"libgcrypt\"}\n");
+	assert_int_equal(AUDIT_SCHEMA_VERSION, 1);
+
+	/* Through a sink: the host is gethostname()'s, whatever the record
+	 * said; every event kind validates against the schema. */
+	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+	assert_int_equal(audit_open(&s, fx->path), 0);
+	assert_string_equal(s.host, host);
+	assert_int_equal(audit_buf_init(&b, &s, 65536), 0);
+	r.host = "not-this-one";
+	audit_write(&b, &r);
+	r = (struct audit_record){ .event = AUDIT_ACCEPT, .conn = 43,
+		.conn_id = "5f0c9a1e2b3d4c6f-43", .route = "in", .peer_addr = "[::1]:5" };
+	audit_write(&b, &r);
+	r = every_field();
+	r.event = AUDIT_HANDSHAKE_OK;
+	r.has_counts = false;
+	r.reason = r.path = r.record_layer = NULL;
+	audit_write(&b, &r);
+	r.event = AUDIT_DENIED;
+	r.reason = "denied";
+	r.detail = "identity not in the allow-list";
+	audit_write(&b, &r);
+	r = (struct audit_record){ .event = AUDIT_REFUSED, .route = "in",
+		.peer_addr = "192.0.2.1:555", .reason = "max_connections" };
+	audit_write(&b, &r);
+	/* A hostile, huge issuer: cut, marked, counted, still valid. */
+	memset(issuer, 'O', sizeof(issuer) - 1);
+	memcpy(issuer, "O=\xff\n\"", 5);
+	r = every_field();
+	r.event = AUDIT_HANDSHAKE_FAIL;
+	r.has_counts = false;
+	r.path = r.record_layer = NULL;
+	r.tls_version = r.cipher = NULL;
+	r.reason = "unknown_ca";
+	r.peer_issuer = issuer;
+	audit_write(&b, &r);
+	audit_buf_free(&b);
+	audit_close(&s);
+	assert_int_equal(audit_buf_written(&b), 6);
+	assert_int_equal(audit_buf_truncated(&b), 1);
+	assert_int_equal(audit_buf_dropped(&b), 0);
+	text = slurp(fx->path, NULL);
+	snprintf(line, sizeof(line), "\"conn\":42,\"conn_id\":\"5f0c9a1e2b3d4c6f-42\","
+	    "\"host\":\"%s\",", host);
+	assert_non_null(strstr(text, line));
+	assert_null(strstr(text, "not-this-one"));
+	assert_non_null(strstr(text, "\"peer_issuer\":\"O=\\ufffd\\n\\\"OOO"));
+	assert_non_null(strstr(text, "OOO" ELLIPSIS "\",\"sni\""));
+	free(text);
+	check_json(fx, fx->path, 6, false);
+	assert_int_equal(schema_check(fx->path), 0);
+
+	/* The schema can fail: no host (audit_format alone), a mbedTLS
+	 * cipher name, a conn_id of another form, an unknown key. */
+	r = every_field();
+	r.host = NULL;
+	snprintf(bad, sizeof(bad), "%s/bad.jsonl", fx->dir);
+	{
+		const char *const ciphers[] = { "TLS_AES_128_GCM_SHA256",
+		    "TLS1-3-AES-128-GCM-SHA256", "TLS_AES_128_GCM_SHA256",
+		    "TLS_AES_128_GCM_SHA256" };
+		const char *const ids[] = { "5f0c9a1e2b3d4c6f-42", "5f0c9a1e2b3d4c6f-42",
+		    "42", "5f0c9a1e2b3d4c6f-42" };
+		const char *const hosts[] = { NULL, "h", "h", "h" };
+
+		for (int k = 0; k < 4; k++) {
+			r.cipher = ciphers[k];
+			r.conn_id = ids[k];
+			r.host = hosts[k];
+			n = audit_format(line, sizeof(line), &r, &fixed_ts, NULL);
+			assert_true(n > 0);
+			if (k == 3)	/* a key the schema does not know */
+				memcpy(line + n - 2, ",\"x\":1}\n", 8), n += 6;
+			assert_non_null(f = fopen(bad, "w"));
+			assert_int_equal(fwrite(line, 1, n, f), n);
+			fclose(f);
+			if (schema_check(bad) != 1)
+				fail_msg("case %d: the schema accepted %.*s", k, (int)n, line);
+		}
+	}
+	/* ... and passes the same record made right. */
+	r.host = "h";
+	r.conn_id = "5f0c9a1e2b3d4c6f-42";
+	r.cipher = "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256";
+	n = audit_format(line, sizeof(line), &r, &fixed_ts, NULL);
+	assert_non_null(f = fopen(bad, "w"));
+	assert_int_equal(fwrite(line, 1, n, f), n);
+	fclose(f);
+	assert_int_equal(schema_check(bad), 0);
+}
+
 int
 main(void)
 {
@@ -1348,6 +1541,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eagain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_write_and_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_fields, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
