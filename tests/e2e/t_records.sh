@@ -86,8 +86,9 @@ close_has() {
 		[[ $line == *"$s"* ]] || { note "close line: ${line:-none}"; return 1; }
 	done
 }
-# detail TEXT: a close line's detail= field as mtlsd writes it (spaces \x20).
-detail() { printf 'detail="%s"' "${1// /\\x20}"; }
+# detail TEXT: a close line's detail= field as mtlsd writes it (logfmt:
+# quoted, as these texts have spaces and no quote or backslash).
+detail() { printf 'detail="%s"' "$1"; }
 # prefix GOT SENT MAX: GOT is a prefix of SENT, at most MAX bytes long.
 prefix() {
 	local n; n=$(stat -c %s "$1")
