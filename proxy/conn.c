@@ -681,8 +681,8 @@ log_close(struct conn *c, const char *reason, const char *detail)
 	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu layer=%s path=%s "
 	    "reason=%s%s%s",
 	    c->cid, c->r->rc->name, c->peer,
-	    c->via[0] ? " via=" : "", c->via, c->target[0] ? " target=" : "",
-	    c->target, c->upstream[0] ? " upstream=" : "", c->upstream,
+	    c->via[0] ? " via=" : "", c->via, c->upstream[0] ? " upstream=" : "",
+	    c->upstream, c->target[0] ? " target=" : "", c->target,
 	    conn_log_id(c, id, sizeof(id)),
 	    c->tls_ready ? tls_conn_version(c->tls) : "-",
 	    c->tls_ready ? tls_conn_cipher(c->tls) : "-",

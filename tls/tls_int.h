@@ -122,7 +122,8 @@ struct tls_conn {
 	char peer_id[TLS_PEER_ID_MAX];
 	size_t peer_id_len;		/* bytes, NULs included */
 	char peer_cn[TLS_PEER_ID_MAX];	/* subject CN, for PROXY v2 */
-	char detail[160];
+	char detail[256];
+	bool name_detail;		/* detail names a name mismatch's names */
 	time_t peer_not_after;		/* the peer certificate's notAfter */
 	unsigned records_read;		/* records read after the handshake */
 	bool write_pending;		/* a record of ours is part-sent (WANT_WRITE) */

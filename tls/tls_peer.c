@@ -7,6 +7,7 @@
  * fails the handshake with a bad_certificate alert before any application
  * byte moves.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,58 @@ tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len)
 	if ((cn = subject_cn(crt)) != NULL)
 		return copy_id(buf, len, cn->p, cn->len);
 	return 0;
+}
+
+/*
+ * A name mismatch's detail: the name expected and the names the
+ * certificate has (its SANs as dns:/ip:/uri:, or its CN when it has none,
+ * the one case where mbedTLS compares the CN), instead of mbedTLS's text,
+ * which speaks of a CN whatever the certificate holds.
+ */
+static void
+name_mismatch_detail(struct tls_conn *c, const mbedtls_x509_crt *crt)
+{
+	char names[sizeof(c->detail)], ip[INET6_ADDRSTRLEN];
+	const mbedtls_x509_buf *cn;
+	size_t o = 0;
+	int n;
+
+	names[0] = '\0';
+	for (const mbedtls_x509_sequence *q = &crt->subject_alt_names;
+	    q != NULL && o < sizeof(names); q = q->next) {
+		const mbedtls_x509_buf *b = &q->buf;
+		const char *sep = o > 0 ? ", " : "";
+
+		if (b->p == NULL)
+			continue;
+		switch (san_kind(b)) {
+		case MBEDTLS_X509_SAN_DNS_NAME:
+			n = snprintf(names + o, sizeof(names) - o, "%sdns:%.*s", sep,
+			    (int)b->len, (const char *)b->p);
+			break;
+		case MBEDTLS_X509_SAN_UNIFORM_RESOURCE_IDENTIFIER:
+			n = snprintf(names + o, sizeof(names) - o, "%suri:%.*s", sep,
+			    (int)b->len, (const char *)b->p);
+			break;
+		case MBEDTLS_X509_SAN_IP_ADDRESS:
+			if ((b->len != 4 && b->len != 16) || inet_ntop(b->len == 4 ?
+			    AF_INET : AF_INET6, b->p, ip, sizeof(ip)) == NULL)
+				continue;
+			n = snprintf(names + o, sizeof(names) - o, "%sip:%s", sep, ip);
+			break;
+		default:
+			continue;
+		}
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	if (o == 0 && (cn = subject_cn(crt)) != NULL)
+		snprintf(names, sizeof(names), "cn:%.*s", (int)cn->len,
+		    (const char *)cn->p);
+	snprintf(c->detail, sizeof(c->detail), "server_name %s is not among the "
+	    "certificate's names (%s)", c->server_name != NULL ? c->server_name : "-",
+	    names[0] != '\0' ? names : "none");
 }
 
 /* Whether any pattern admits the certificate. */
@@ -263,6 +316,11 @@ tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 		const mbedtls_x509_buf *cn = subject_cn(crt);
 		c->saw_cert = true;
 		facts_fill(c, crt);
+		c->name_detail = false;
+		if (*flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
+			name_mismatch_detail(c, crt);
+			c->name_detail = true;
+		}
 		c->peer_id_len = tls_peer_identity(crt, c->peer_id, sizeof(c->peer_id));
 		c->peer_not_after = tls_x509_time(&crt->valid_to);
 		c->peer_cn[0] = '\0';
@@ -332,11 +390,16 @@ tls_conn_reverify(struct tls_conn *c, struct tls_ctx *ctx)
 	    ctx->crl.version != 0 ? &ctx->crl : NULL,
 	    &mbedtls_x509_crt_profile_default, c->server_name, &flags,
 	    reverify_cb, &rv);
+	if (flags != 0) {
+		c->fail = rv.denied ? TLS_FAIL_DENIED : classify_flags(flags);
+		if (c->fail == TLS_FAIL_NAME_MISMATCH)
+			name_mismatch_detail(c, chain);
+		else
+			verify_info_line(c->detail, sizeof(c->detail), flags);
+	}
 	mbedtls_x509_crt_free(&scratch);
 	if (flags == 0)
 		return 0;
-	c->fail = rv.denied ? TLS_FAIL_DENIED : classify_flags(flags);
-	verify_info_line(c->detail, sizeof(c->detail), flags);
 	/* Tell the peer why, with a fatal alert, rather than a bare close that
 	 * could pass for the end of the stream.  Best effort. */
 	alert = c->fail == TLS_FAIL_REVOKED ? MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED :
@@ -367,7 +430,9 @@ tls_peer_classify(struct tls_conn *c, int ret)
 	if (flags != 0 && flags != (uint32_t)-1 &&
 	    flags != MBEDTLS_X509_BADCERT_SKIP_VERIFY) {
 		c->fail = classify_flags(flags);
-		verify_info_line(c->detail, sizeof(c->detail), flags);
+		/* The verify callback wrote a better one for a name mismatch. */
+		if (c->fail != TLS_FAIL_NAME_MISMATCH || !c->name_detail)
+			verify_info_line(c->detail, sizeof(c->detail), flags);
 		return;
 	}
 	switch (ret) {

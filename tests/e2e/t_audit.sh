@@ -157,7 +157,7 @@ for r in recs:
         assert m, "no close line for %s" % r["conn_id"]
         n += 1
 assert n >= 7, n
-print("matched", n)
+print("# matched", n)
 EOF
 }
 check "every record's conn_id is RUN-conn, and each close line has the record's id" ids_ok
@@ -202,7 +202,7 @@ firsts = {r["conn_id"] for r in recs if r.get("conn") == 1 and r["event"] == "ac
 closes = [r["conn_id"] for r in recs if r["event"] == "close"]
 assert len(firsts) == 2, firsts
 assert len(closes) == len(set(closes)), closes
-print(sorted(firsts))
+print("#", sorted(firsts))
 EOF
 }
 check "conn 1 of each run has its own conn_id, no close shares one" uniq_ok

@@ -102,6 +102,9 @@ check "client route: a server whose name does not match server_name gets no data
 	test -z "$reply"
 check "client route: mtlsd logs reason=name_mismatch" \
 	wait_log "$T/srv.log" "route=wrong-name event=close .*reason=name_mismatch" 5
+check "... its detail names the name expected and the certificate's names (read as logfmt)" \
+	eval 'python3 "$TOP/tests/e2e/logfmt.py" --match "route=wrong-name event=close" "$T/srv.log" |
+	    grep -qF "\"detail\": \"server_name wrong.example is not among the certificate'"'"'s names (dns:localhost, ip:127.0.0.1, uri:spiffe://test/server)\""'
 reply=$($PEER halfclose --connect 127.0.0.1:$P_CLI_FOREIGN --send "ping
 ")
 check "client route: a server with a foreign CA's certificate gets no data" test -z "$reply"

@@ -789,7 +789,41 @@ test_mtls_ok(void **state)
 	assert_string_equal(tls_conn_peer_id(pr.c), "spiffe://t/server");
 	assert_false(tls_conn_pending(pr.s));
 	assert_false(tls_conn_pending(pr.c));
+	/* The audit trail's view: the IANA name of the same suite on both
+	 * sides, the SNI sent and received, each certificate's facts. */
+	assert_string_equal(tls_conn_cipher_iana(pr.s), tls_conn_cipher_iana(pr.c));
+	assert_true(strcmp(tls_conn_cipher_iana(pr.s), "TLS_AES_128_GCM_SHA256") == 0 ||
+	    strcmp(tls_conn_cipher_iana(pr.s), "TLS_AES_256_GCM_SHA384") == 0 ||
+	    strcmp(tls_conn_cipher_iana(pr.s), "TLS_CHACHA20_POLY1305_SHA256") == 0);
+	assert_string_equal(tls_conn_sni(pr.c), "localhost");
+	assert_string_equal(tls_conn_sni(pr.s), "localhost");
+	assert_int_equal(strlen(tls_conn_peer_fingerprint(pr.s)), 64);
+	assert_int_equal(strlen(tls_conn_peer_fingerprint(pr.c)), 64);
+	assert_string_not_equal(tls_conn_peer_fingerprint(pr.s),
+	    tls_conn_peer_fingerprint(pr.c));
+	assert_string_equal(tls_conn_peer_issuer(pr.s), tls_conn_peer_issuer(pr.c));
+	assert_non_null(strstr(tls_conn_peer_issuer(pr.s), "CN="));
+	assert_true(strspn(tls_conn_peer_serial(pr.s), "0123456789abcdef") ==
+	    strlen(tls_conn_peer_serial(pr.s)));
 	pair_done(&pr, sm, cm);
+}
+
+/* The IANA names of the suites tls_ctx.c offers, by id. */
+static void
+test_cipher_iana(void **state)
+{
+	(void)state;
+	assert_string_equal(tls_cipher_iana(0x1301), "TLS_AES_128_GCM_SHA256");
+	assert_string_equal(tls_cipher_iana(0x1302), "TLS_AES_256_GCM_SHA384");
+	assert_string_equal(tls_cipher_iana(0x1303), "TLS_CHACHA20_POLY1305_SHA256");
+	assert_string_equal(tls_cipher_iana(0xc02b), "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+	assert_string_equal(tls_cipher_iana(0xc02c), "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384");
+	assert_string_equal(tls_cipher_iana(0xc02f), "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+	assert_string_equal(tls_cipher_iana(0xc030), "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384");
+	assert_string_equal(tls_cipher_iana(0xcca8), "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256");
+	assert_string_equal(tls_cipher_iana(0xcca9), "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
+	assert_null(tls_cipher_iana(0x009c));	/* not offered: RSA key exchange */
+	assert_null(tls_cipher_iana(0));
 }
 
 static void
@@ -1147,6 +1181,17 @@ test_refuse_name_mismatch(void **state)
 	refused_by_client(&pr, TLS_FAIL_NAME_MISMATCH);
 	/* Whom the client refused is on record. */
 	assert_string_equal(tls_conn_peer_id(pr.c), "spiffe://t/server");
+	/* The detail names the name expected and the certificate's names,
+	 * not mbedTLS's "expected CN". */
+	assert_non_null(strstr(tls_conn_fail_detail(pr.c),
+	    "server_name wrong.example is not among the certificate's names ("));
+	assert_non_null(strstr(tls_conn_fail_detail(pr.c), "uri:spiffe://t/server"));
+	assert_null(strstr(tls_conn_fail_detail(pr.c), "CN"));
+	/* The refused certificate's facts, for the audit trail. */
+	assert_int_equal(strlen(tls_conn_peer_fingerprint(pr.c)), 64);
+	assert_true(strlen(tls_conn_peer_serial(pr.c)) >= 2);
+	assert_non_null(strstr(tls_conn_peer_issuer(pr.c), "CN="));
+	assert_string_equal(tls_conn_sni(pr.c), "wrong.example");
 	pair_done(&pr, sm, cm);
 }
 
@@ -1912,6 +1957,7 @@ main(void)
 		cmocka_unit_test(test_refuse_expired),
 		cmocka_unit_test(test_refuse_not_yet_valid),
 		cmocka_unit_test(test_refuse_name_mismatch),
+		cmocka_unit_test(test_cipher_iana),
 		cmocka_unit_test(test_refuse_server_allow_list),
 		cmocka_unit_test(test_refuse_client_expect_peers),
 		cmocka_unit_test(test_auth_optional_without_cert),
