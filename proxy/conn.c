@@ -666,7 +666,7 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 		counter_add(&c->pstat->bytes_out, conn_bytes_out(c));
 	}
 	/* A peer with a live session learns of the end by close_notify, not
-	 * by a bare FIN; best effort, never after a TLS error (rule 20).  If
+	 * by a bare FIN; best effort, never after a TLS error (house rule 22).  If
 	 * the peer may still be sending, its socket lingers (linger.h), so
 	 * that it sees the close_notify and a FIN, never a reset. */
 	if (c->tls_ready && !c->up.shut && tls_conn_fail(c->tls) == TLS_FAIL_NONE)

@@ -1,7 +1,7 @@
 /*
  * tls_conn.c: one TLS session over a non-blocking fd, driven by the proxy.
  *
- * The BIO callbacks call recv()/send() on the raw fd (STYLE rule 17): mbedTLS
+ * The BIO callbacks call recv()/send() on the raw fd (house rule 17, README): mbedTLS
  * reads straight into its record buffer and writes records straight from it,
  * so the only user-space copy per direction is mbedTLS's own, between its
  * record buffer and the proxy's direction buffer.  The exception is the
@@ -218,7 +218,7 @@ tls_conn_read_ahead(struct tls_conn *c)
 /*
  * A TLS 1.3 NewSessionTicket surfaced from mbedTLS: any of its entry points
  * may report one (read, but also write and handshake, which finish pending
- * post-handshake work first).  Keep it; the caller calls again (STYLE 20).
+ * post-handshake work first).  Keep it; the caller calls again (house rule 22).
  */
 static bool
 took_ticket(struct tls_conn *c, int ret)

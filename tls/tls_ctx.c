@@ -1,7 +1,7 @@
 /*
  * tls_ctx.c: per-thread TLS contexts built from a tls_material.
  *
- * A context is immutable once built (STYLE rule 3): connections hold a
+ * A context is immutable once built (house rule 3, README): connections hold a
  * reference, a reload builds a new context beside the old one, and the old
  * one goes when its last connection does.  Keys are parsed per thread
  * because mbedTLS computes ECP tables lazily inside the key, unlocked.
