@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "proxy/admin.h"
+#include "proxy/check_access.h"
 #include "proxy/daemon.h"
 #include "proxy/sandbox.h"
 #include "proxy/log.h"
@@ -446,6 +447,13 @@ daemon_run(const char *config_path)
 	}
 	if (drop_privileges(&d, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s:%d: %s\n", d.cfg->path, d.cfg->global_line[GK_USER], err);
+		goto out;
+	}
+	/* Every reload runs as user from here on: refuse to serve if one would fail. */
+	if (d.cfg->user != NULL && check_access_reload(d.cfg, stderr) == -1) {
+		log_error("event=start status=refused user=%s error=\"as this "
+		    "user, reloads (or the sandbox) would fail: see above\"",
+		    d.cfg->user);
 		goto out;
 	}
 	if (start_workers(&d, &ninit, err, sizeof(err)) == -1) {
