@@ -5,6 +5,8 @@
 # that accepts, a line in a log) instead of sleeps, a throwaway PKI, and
 # start/stop of mtlsd and background peers with their exit status checked.
 set -u
+# Debian's tools first, as tests/run.sh does (a file may be run alone).
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${MTLSD_BUILD:-$TOP/build}
 MTLSD="$BUILD/mtlsd"
@@ -85,7 +87,7 @@ bg() {
 bg_peer() {
 	local name=$1; shift
 	bg "$name" $PEER "$@"
-	wait_log "$T/$name.log" '^ready' 10 || { note "$name did not start"; cat "$T/$name.log"; return 1; }
+	wait_log "$T/$name.log" '^ready' 30 || { note "$name did not start"; cat "$T/$name.log"; return 1; }
 }
 
 # stop NAME: SIGTERM, then wait; returns the exit status.
