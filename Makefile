@@ -76,6 +76,7 @@ deps-check:
 	  command -v openssl >/dev/null && command -v curl >/dev/null && \
 	  command -v python3 >/dev/null && command -v linux.uml >/dev/null && \
 	  test -x /bin/busybox && dpkg -s python3-torch >/dev/null 2>&1 && \
+	  dpkg -s logrotate >/dev/null 2>&1 && \
 	  dpkg --compare-versions "$$(pkg-config --modversion mbedtls)" ge 3.6 || \
 	  sh scripts/install-deps.sh
 
