@@ -206,7 +206,7 @@ install: $(BUILD)/mtlsd
 	install -m 0644 config/mtlsd.ini.5 $(DESTDIR)$(MANDIR)/man5/mtlsd.ini.5
 	install -m 0644 README.md scripts/deb/copyright $(DESTDIR)$(DOCDIR)/
 	install -m 0644 examples/*.ini examples/*.nft $(DESTDIR)$(DOCDIR)/examples/
-	sed -E -e 's#(^|[= ])/[^ =]*/s?bin/mtlsd( |$$)#\1$(SBINDIR)/mtlsd\2#' \
+	sed -E -e 's#(^|[= +!@:-])/[^ =]*/s?bin/mtlsd( |$$)#\1$(SBINDIR)/mtlsd\2#g' \
 	  -e 's#/usr/local/share/doc/mtlsd#$(DOCDIR)#g' \
 	  examples/mtlsd.service > $(DESTDIR)$(UNITDIR)/mtlsd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/mtlsd.service
@@ -226,6 +226,8 @@ uninstall:
 # mtlsd is built apart, in $(DEBDIR)/build, with Debian's hardening flags
 # (dpkg-buildflags, hardening=+all: stack protector, fortify, relro, now).
 deb:
+	@command -v dpkg-buildflags >/dev/null && command -v dpkg-shlibdeps >/dev/null || \
+	  { echo "mtlsd: make deb needs dpkg-dev; run 'make deps' (as root)" >&2; exit 1; }
 	rm -rf $(DEBDIR)/stage
 	flags() { DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get $$1; }; \
 	  CFLAGS="$$(flags CFLAGS)" CPPFLAGS="$$(flags CPPFLAGS)" LDFLAGS="$$(flags LDFLAGS)" \

@@ -153,7 +153,7 @@ check "/etc/mtlsd/mtlsd.ini is examples/mtlsd.ini" \
     cmp -s "$TOP/examples/mtlsd.ini" "$R/etc/mtlsd/mtlsd.ini"
 unit="$R/usr/local/lib/systemd/system/mtlsd.service"
 # runs_mtlsd UNIT: the unit's Exec lines that run an mtlsd binary.
-runs_mtlsd() { grep -E '^Exec[A-Za-z]*=' "$1" | grep -E '/mtlsd( |$)'; }
+runs_mtlsd() { grep -E '^Exec[A-Za-z]*=' "$1" | grep -E '/s?bin/mtlsd( |$)'; }
 execs=$(runs_mtlsd "$unit")
 check "the unit's Exec lines run /usr/local/sbin/mtlsd, the installed path ($(tr '\n' ' ' <<< "$execs"))" \
     eval '! grep -vqE "^Exec[A-Za-z]*=[-@:+!]*/usr/local/sbin/mtlsd( |$)" <<< "$execs" &&
@@ -326,31 +326,56 @@ check "the packaged unit runs /usr/sbin/mtlsd ($(tr '\n' ' ' <<< "$pexecs"))" \
     eval '! grep -vqE "^Exec[A-Za-z]*=[-@:+!]*/usr/sbin/mtlsd( |$)" <<< "$pexecs" &&
      grep -q "^ExecStart=" <<< "$pexecs"'
 
-# The maintainer scripts, run against stubs that log what they are asked:
-# a first install makes the system user and enables the unit without
-# starting it; an upgrade makes no user and only restarts a running unit.
-mkdir -p "$T/stub"
+# dpkg itself installs, upgrades and purges the package in a scratch root
+# (--root, its own empty database).  The maintainer scripts run outside it
+# (--force-script-chrootless), against stubs, first in PATH, that log what
+# they are asked to do instead of touching this machine: a first install
+# makes the system user and enables the unit without starting it; an
+# upgrade keeps the operator's mtlsd.ini, makes no user and starts nothing
+# that was not running; a purge forgets the unit and removes the conffiles.
+D="$T/droot"
+mkdir -p "$D/var/lib/dpkg/info" "$D/var/lib/dpkg/updates" "$T/stub"
+touch "$D/var/lib/dpkg/status" "$D/var/lib/dpkg/available"
 for c in adduser deb-systemd-helper deb-systemd-invoke systemctl; do
 	printf '#!/bin/sh\necho "%s $*" >> "%s"\nexit 0\n' "$c" "$T/calls" > "$T/stub/$c"
 done
 printf '#!/bin/sh\n[ -f "%s" ]\n' "$T/user-exists" > "$T/stub/getent"
 chmod +x "$T/stub"/*
-PATH="$T/stub:$PATH" sh "$T/ctrl/postinst" configure > /dev/null 2>&1; rc=$?
-sed 's/^/# fresh install: /' "$T/calls"
-check "postinst (first install): adduser --system mtlsd, the unit enabled, nothing started (rc=$rc)" eval \
-    '[ $rc -eq 0 ] && grep -qE "^adduser --system .*mtlsd$" "$T/calls" &&
-     grep -qx "deb-systemd-helper enable mtlsd.service" "$T/calls" &&
-     ! grep -qE "^deb-systemd-invoke|^systemctl .*(start|restart)" "$T/calls"'
-: > "$T/calls"; touch "$T/user-exists"
-PATH="$T/stub:$PATH" sh "$T/ctrl/postinst" configure 0.0.9 > /dev/null 2>&1; rc=$?
-sed 's/^/# upgrade: /' "$T/calls"
-check "postinst (upgrade): no new user; at most a try-restart (rc=$rc)" eval \
-    '[ $rc -eq 0 ] && ! grep -q "^adduser" "$T/calls" &&
-     ! grep -E "^deb-systemd-invoke|^systemctl" "$T/calls" | grep -qvE "try-restart|daemon-reload"'
-: > "$T/calls"
-PATH="$T/stub:$PATH" sh "$T/ctrl/postrm" purge > /dev/null 2>&1; rc=$?
-check "postrm purge forgets the unit's state (rc=$rc)" eval \
-    '[ $rc -eq 0 ] && grep -qx "deb-systemd-helper purge mtlsd.service" "$T/calls"'
+sdpkg() { PATH="$T/stub:$PATH" dpkg --root="$D" --force-script-chrootless --force-depends "$@"; }
+
+if [ "$(id -u)" != 0 ]; then
+	skip "dpkg --root install, upgrade and purge: needs root"
+else
+	: > "$T/calls"
+	sdpkg -i "$deb" > "$T/dpkg1.log" 2>&1; rc=$?
+	sed 's/^/# first install: /' "$T/calls"
+	check "dpkg -i (first install): installed, adduser --system mtlsd, unit enabled, nothing started (rc=$rc)" eval \
+	    '[ $rc -eq 0 ] && dpkg --root="$D" -s mtlsd | grep -qx "Status: install ok installed" &&
+	     grep -qE "^adduser --system .*mtlsd$" "$T/calls" &&
+	     grep -qx "deb-systemd-helper enable mtlsd.service" "$T/calls" &&
+	     ! grep -qE "^deb-systemd-invoke|^systemctl .*(start|restart)" "$T/calls"'
+	check "dpkg records both conffiles, with the shipped files' hashes" eval \
+	    '[ "$(dpkg --root="$D" -s mtlsd | awk "/^Conffiles:/ { c = 1; next } c && /^ / { print \$1, \$2; next } { c = 0 }")" = \
+	       "/etc/mtlsd/mtlsd.ini $(md5sum < "$TOP/examples/mtlsd.ini" | cut -d" " -f1)
+/etc/logrotate.d/mtlsd $(md5sum < "$TOP/examples/mtlsd.logrotate" | cut -d" " -f1)" ]'
+
+	echo "; edited by the operator" >> "$D/etc/mtlsd/mtlsd.ini"
+	: > "$T/calls"; touch "$T/user-exists"
+	sdpkg -i "$deb" > "$T/dpkg2.log" 2>&1; rc=$?
+	sed 's/^/# upgrade: /' "$T/calls"
+	check "dpkg -i again (upgrade): the edited mtlsd.ini stays, with no .dpkg-new beside it (rc=$rc)" eval \
+	    '[ $rc -eq 0 ] && tail -n 1 "$D/etc/mtlsd/mtlsd.ini" | grep -q "edited by the operator" &&
+	     [ -z "$(ls "$D/etc/mtlsd" | grep -v "^mtlsd.ini$")" ]'
+	check "... and makes no user, and at most restarts a running unit" eval \
+	    '! grep -q "^adduser" "$T/calls" &&
+	     ! grep -E "^deb-systemd-invoke|^systemctl" "$T/calls" | grep -qvE "try-restart|daemon-reload"'
+
+	: > "$T/calls"
+	sdpkg --purge mtlsd > "$T/dpkg3.log" 2>&1; rc=$?
+	left=$(cd "$D" && find . -path ./var/lib/dpkg -prune -o -type f -print | tr '\n' ' ')
+	check "dpkg --purge forgets the unit and leaves no file, conffiles included (rc=$rc; left: ${left:-none})" eval \
+	    '[ $rc -eq 0 ] && grep -qx "deb-systemd-helper purge mtlsd.service" "$T/calls" && [ -z "$left" ]'
+fi
 
 # The packaged binary on the packaged example.  The package ships no keys
 # (they are the node's secret), so check must fail and name exactly the
