@@ -247,6 +247,11 @@ const char *tls_conn_peer_cn(const struct tls_conn *c);
 const char *tls_conn_version(const struct tls_conn *c);
 const char *tls_conn_cipher(const struct tls_conn *c);
 
+/* mbedTLS's version: the library's at run time ("Mbed TLS 3.6.6", a static
+ * string), and its headers' at build time ("3.6.6"). */
+const char *tls_library_version(void);
+const char *tls_library_built_version(void);
+
 /*
  * Kernel TLS.  After the handshake, tls_ktls_start_tx() and then
  * tls_ktls_start_rx() (both, in that order; RX may wait, see below) hand the

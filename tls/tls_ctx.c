@@ -13,6 +13,7 @@
 
 #include <mbedtls/error.h>
 #include <mbedtls/ssl_ciphersuites.h>
+#include <mbedtls/version.h>
 #include <psa/crypto.h>
 
 #include "tls/tls_int.h"
@@ -324,4 +325,26 @@ tls_ctx_take_crl_stale(struct tls_ctx *ctx)
 
 	ctx->crl_stale_seen = false;
 	return seen;
+}
+
+static pthread_once_t version_once = PTHREAD_ONCE_INIT;
+static char version_full[32];	/* mbedTLS asks for at least 18 bytes */
+
+static void
+version_get(void)
+{
+	mbedtls_version_get_string_full(version_full);
+}
+
+const char *
+tls_library_version(void)
+{
+	pthread_once(&version_once, version_get);
+	return version_full;
+}
+
+const char *
+tls_library_built_version(void)
+{
+	return MBEDTLS_VERSION_STRING;
 }
