@@ -217,7 +217,7 @@ handshake_done(struct conn *c)
 		counter_add(&c->r->stats.handshakes_resumed, 1);
 	/* A peer let in on a CRL past its nextUpdate (crl_stale = warn): say
 	 * so where it happens, at most hourly, beside the main thread's check. */
-	if (tls_ctx_take_crl_stale(c->r->tls) &&
+	if (tls_conn_crl_stale(c->tls) &&
 	    now / 1000000 - (uint64_t)c->r->crl_stale_logged >= 3600) {
 		c->r->crl_stale_logged = (time_t)(now / 1000000);
 		log_warnx("conn=%llu route=%s event=crl_stale_used: a peer was admitted "

@@ -158,6 +158,22 @@ bio_recv(void *p, unsigned char *buf, size_t len)
 	return MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
+/* Once TX has left mbedTLS, mbedTLS must never write to the socket. */
+static int
+bio_send_refused(void *p, const unsigned char *buf, size_t len)
+{
+	(void)p;
+	(void)buf;
+	(void)len;
+	return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+}
+
+void
+tls_conn_bio_tx_off(struct tls_conn *c)
+{
+	mbedtls_ssl_set_bio(&c->ssl, c, bio_send_refused, bio_recv, NULL);
+}
+
 struct tls_conn *
 tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name)
 {
@@ -253,11 +269,11 @@ tls_conn_handshake(struct tls_conn *c)
 	int ret;
 
 	/* The ticket callbacks are the context's; they need the session. */
-	c->ctx->current = c;
+	tls_ticket_step(c);
 	do
 		ret = mbedtls_ssl_handshake(&c->ssl);
 	while (took_ticket(c, ret));
-	c->ctx->current = NULL;
+	tls_ticket_step(NULL);
 
 	switch (ret) {
 	case 0:
@@ -317,8 +333,7 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 			 * which it has read and keeps for the next call: no
 			 * socket event would come for it.  Call again (once or
 			 * twice; the ticket's step needs no more input). */
-			if (c->ssl.MBEDTLS_PRIVATE(state) != MBEDTLS_SSL_HANDSHAKE_OVER &&
-			    mbedtls_ssl_check_pending(&c->ssl) && again++ < 4)
+			if (mbedtls_ssl_check_pending(&c->ssl) && again++ < 4)
 				continue;
 			return TLS_WANT_READ;
 		case MBEDTLS_ERR_SSL_WANT_WRITE:
@@ -354,15 +369,14 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 ssize_t
 tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
-	bool ours = c->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_HANDSHAKE_OVER &&
-	    c->ssl.MBEDTLS_PRIVATE(out_left) == 0;
+	bool ours = tls_mbed_at_rest(&c->ssl) && tls_mbed_unsent(&c->ssl) == 0;
 	int ret, max;
 
 	/* Checked before every attempt: the write itself may first finish a
 	 * handshake step (a ticket), which flushes the record and then reports
 	 * the ticket; writing again then would send the bytes twice. */
 	for (;;) {
-		if (c->write_pending && c->ssl.MBEDTLS_PRIVATE(out_left) == 0) {
+		if (c->write_pending && tls_mbed_unsent(&c->ssl) == 0) {
 			c->write_pending = false;
 			return (ssize_t)c->write_pending_len;
 		}
@@ -378,7 +392,7 @@ tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	case MBEDTLS_ERR_SSL_WANT_READ:
 	case MBEDTLS_ERR_SSL_WANT_WRITE:
 		/* Went straight to the record layer: the record is ours. */
-		if (ours && c->ssl.MBEDTLS_PRIVATE(out_left) != 0) {
+		if (ours && tls_mbed_unsent(&c->ssl) != 0) {
 			max = mbedtls_ssl_get_max_out_record_payload(&c->ssl);
 			c->write_pending = true;
 			c->write_pending_len = max > 0 && len > (size_t)max ? (size_t)max : len;
@@ -402,7 +416,7 @@ tls_conn_close_notify(struct tls_conn *c)
 	/* As for writes: a flush by a read's handshake step may have sent the
 	 * half-sent alert already; do not send a second one. */
 	for (;;) {
-		if (c->close_pending && c->ssl.MBEDTLS_PRIVATE(out_left) == 0) {
+		if (c->close_pending && tls_mbed_unsent(&c->ssl) == 0) {
 			c->close_pending = false;
 			return TLS_OK;
 		}
@@ -411,7 +425,7 @@ tls_conn_close_notify(struct tls_conn *c)
 			break;
 	}
 	c->close_pending |= ret == MBEDTLS_ERR_SSL_WANT_WRITE &&
-	    c->ssl.MBEDTLS_PRIVATE(out_left) != 0;
+	    tls_mbed_unsent(&c->ssl) != 0;
 	if (ret == 0)
 		return TLS_OK;
 	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -496,6 +510,12 @@ size_t
 tls_conn_peer_id_len(const struct tls_conn *c)
 {
 	return c->peer_id_len;
+}
+
+bool
+tls_conn_crl_stale(const struct tls_conn *c)
+{
+	return c->crl_stale;
 }
 
 const char *
