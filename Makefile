@@ -9,6 +9,8 @@
 #   make demo       throwaway certificates, a sidecar pair, 256 MiB through it
 #   make bench      side-by-side benchmark against stunnel, hitch, haproxy
 #   make deps       scripts/install-deps.sh (only what is missing)
+#   make install    PREFIX=/usr/local DESTDIR=  (see the install block below)
+#   make deb        a Debian package in build/deb/
 #   make clean
 
 BUILD   ?= build
@@ -77,6 +79,9 @@ deps-check:
 	  command -v python3 >/dev/null && command -v linux.uml >/dev/null && \
 	  test -x /bin/busybox && dpkg -s python3-torch >/dev/null 2>&1 && \
 	  dpkg -s python3-jsonschema >/dev/null 2>&1 && \
+	  dpkg -s logrotate >/dev/null 2>&1 && \
+	  command -v mandoc >/dev/null && command -v man >/dev/null && \
+	  command -v lintian >/dev/null && command -v dpkg-shlibdeps >/dev/null && \
 	  dpkg --compare-versions "$$(pkg-config --modversion mbedtls)" ge 3.6 || \
 	  sh scripts/install-deps.sh
 
@@ -146,5 +151,95 @@ bench: all
 
 clean:
 	rm -rf build
+
+# ---- Install and packaging: make install, uninstall, deb; mtlsd version ----
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=]   mtlsd, its man pages, the
+#                 systemd unit, a logrotate file, the docs and examples, and
+#                 /etc/mtlsd/mtlsd.ini (never overwritten, nor is the logrotate file)
+#   make uninstall [PREFIX=...] [DESTDIR=]        removes them; files under /etc
+#                 only where they are still the shipped ones
+#   make deb      $(DEBDIR)/mtlsd_VERSION_ARCH.deb, from make install
+#                 DESTDIR=$(DEBDIR)/stage PREFIX=/usr and scripts/deb/
+#
+# mtlsd-bench is not installed: it is the load generator of bench/run.sh,
+# which runs it from the build tree beside stunnel, hitch and haproxy.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/mtlsd
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+DEBDIR     ?= $(BUILD)/deb
+# Where this release's systemd package keeps its units (/lib on Debian 12,
+# /usr/lib from 13); the package puts mtlsd.service beside them.
+DEB_UNITDIR = $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null), \
+  $(shell dpkg -L systemd 2>/dev/null | sed -n 's|/systemd-journald.service$$||p' | head -n 1), \
+  /lib/systemd/system)
+
+# mtlsd version: the commit (git describe; "unknown" outside git) and inih's
+# version (it has no run-time call) are baked into version.o.  The stamp
+# changes only when they do, so a new commit relinks mtlsd and nothing more.
+MTLSD_COMMIT := $(shell test -e .git && git describe --always --dirty 2>/dev/null || echo unknown)
+INIH_VERSION := $(shell pkg-config --modversion inih 2>/dev/null || echo unknown)
+VERSION_STAMP := $(MTLSD_COMMIT) inih=$(INIH_VERSION)
+
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(VERSION_STAMP)' | cmp -s - $@ || echo '$(VERSION_STAMP)' > $@
+$(BUILD)/obj/proxy/version.o: $(BUILD)/version.stamp
+$(BUILD)/obj/proxy/version.o: CPPFLAGS += -DMTLSD_COMMIT='"$(MTLSD_COMMIT)"' \
+    -DMTLSD_INIH_VERSION='"$(INIH_VERSION)"'
+
+# install_conf SRC DST: installs a file under /etc unless one is there.
+install_conf = if [ -e $(2) ]; then echo "install: kept $(2) (the shipped one is $(1))"; \
+  else install -m 0644 $(1) $(2); fi
+# remove_conf SRC DST: removes DST only if it is SRC unchanged.
+remove_conf = if cmp -s $(1) $(2); then rm -f $(2); \
+  elif [ -e $(2) ]; then echo "uninstall: kept $(2) (edited)"; fi
+
+install: $(BUILD)/mtlsd
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/mtlsd $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	install -m 0755 $(BUILD)/mtlsd $(DESTDIR)$(SBINDIR)/mtlsd
+	install -m 0644 proxy/mtlsd.8 $(DESTDIR)$(MANDIR)/man8/mtlsd.8
+	install -m 0644 config/mtlsd.ini.5 $(DESTDIR)$(MANDIR)/man5/mtlsd.ini.5
+	install -m 0644 README.md scripts/deb/copyright $(DESTDIR)$(DOCDIR)/
+	install -m 0644 examples/*.ini examples/*.nft examples/*.json $(DESTDIR)$(DOCDIR)/examples/
+	sed -E -e 's#(^|[= +!@:-])/[^ =]*/s?bin/mtlsd( |$$)#\1$(SBINDIR)/mtlsd\2#g' \
+	  -e 's#/usr/local/share/doc/mtlsd#$(DOCDIR)#g' \
+	  examples/mtlsd.service > $(DESTDIR)$(UNITDIR)/mtlsd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mtlsd.service
+	@$(call install_conf,examples/mtlsd.ini,$(DESTDIR)$(SYSCONFDIR)/mtlsd/mtlsd.ini)
+	@$(call install_conf,examples/mtlsd.logrotate,$(DESTDIR)$(SYSCONFDIR)/logrotate.d/mtlsd)
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/mtlsd $(DESTDIR)$(MANDIR)/man8/mtlsd.8 \
+	  $(DESTDIR)$(MANDIR)/man5/mtlsd.ini.5 $(DESTDIR)$(UNITDIR)/mtlsd.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@$(call remove_conf,examples/mtlsd.ini,$(DESTDIR)$(SYSCONFDIR)/mtlsd/mtlsd.ini)
+	@$(call remove_conf,examples/mtlsd.logrotate,$(DESTDIR)$(SYSCONFDIR)/logrotate.d/mtlsd)
+	-@rmdir $(DESTDIR)$(SYSCONFDIR)/mtlsd 2>/dev/null || true
+
+# The package is what make install puts under /usr, plus scripts/deb/'s
+# control files; dpkg-deb builds it, as root:root whoever runs make.  Its
+# mtlsd is built apart, in $(DEBDIR)/build, with Debian's hardening flags
+# (dpkg-buildflags, hardening=+all: stack protector, fortify, relro, now).
+deb:
+	@command -v dpkg-buildflags >/dev/null && command -v dpkg-shlibdeps >/dev/null || \
+	  { echo "mtlsd: make deb needs dpkg-dev; run 'make deps' (as root)" >&2; exit 1; }
+	rm -rf $(DEBDIR)/stage
+	flags() { DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get $$1; }; \
+	  CFLAGS="$$(flags CFLAGS)" CPPFLAGS="$$(flags CPPFLAGS)" LDFLAGS="$$(flags LDFLAGS)" \
+	  $(MAKE) BUILD=$(DEBDIR)/build $(DEBDIR)/build/mtlsd
+	$(MAKE) install BUILD=$(DEBDIR)/build DESTDIR=$(abspath $(DEBDIR))/stage \
+	  PREFIX=/usr UNITDIR=$(DEB_UNITDIR)
+	sh scripts/deb/build.sh $(DEBDIR)/stage $(DEBDIR)
+
+.PHONY: install uninstall deb FORCE
+FORCE:
+# ---- end of install and packaging ----
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

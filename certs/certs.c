@@ -154,21 +154,6 @@ certs_dns_name_ok(const char *p, size_t len, bool wildcard)
 	return label > 0 && p[len - 1] != '-' && !all_digits;
 }
 
-time_t
-certs_x509_time(const mbedtls_x509_time *t)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = t->year - 1900;
-	tm.tm_mon = t->mon - 1;
-	tm.tm_mday = t->day;
-	tm.tm_hour = t->hour;
-	tm.tm_min = t->min;
-	tm.tm_sec = t->sec;
-	return timegm(&tm);
-}
-
 const char *
 certs_fmt_time(char *buf, size_t len, time_t t)
 {

@@ -136,14 +136,6 @@ certs_read_free(unsigned char *data, size_t len)
 	free(data);
 }
 
-size_t
-certs_parse_len(const unsigned char *data, size_t len)
-{
-	if (memmem(data, len, "-----BEGIN", 10) != NULL)
-		return len + 1;
-	return len;
-}
-
 int
 certs_check_absent(const char *path)
 {

@@ -17,6 +17,8 @@
 
 #include <mbedtls/x509.h>
 
+#include "tls/tls_x509.h"	/* tls_x509_time, tls_x509_parse_len */
+
 #define CERTS_MAX_SANS	64
 #define CERTS_NAME_MAX	64	/* bytes; RFC 5280's upper bound for a CN */
 #define CERTS_DAYS_MAX	36500
@@ -58,9 +60,6 @@ void certs_warn_tls(int ret, const char *fmt, ...)
  * digits); with wildcard, a leading "*." label is accepted too. */
 bool certs_dns_name_ok(const char *p, size_t len, bool wildcard);
 
-/* Seconds since the epoch for an X.509 time (always UTC). */
-time_t certs_x509_time(const mbedtls_x509_time *t);
-
 /* Writes t as "YYYY-MM-DD HH:MM:SSZ" into buf (at least 32 bytes); returns buf. */
 const char *certs_fmt_time(char *buf, size_t len, time_t t);
 
@@ -90,10 +89,6 @@ int certs_read(const char *path, size_t max, unsigned char **data, size_t *len);
 
 /* Zeroes and frees what certs_read returned; NULL is a no-op. */
 void certs_read_free(unsigned char *data, size_t len);
-
-/* What to hand mbedTLS's parsers for a certs_read buffer: PEM wants the
- * NUL counted, DER must not see it. */
-size_t certs_parse_len(const unsigned char *data, size_t len);
 
 /* Returns 0 if path does not exist, or -1 after printing that it does (and
  * that --force replaces it) or why it cannot be checked. */

@@ -487,7 +487,7 @@ load_ca(const char *crtpath, const char *keypath, mbedtls_x509_crt *ca,
 
 	if (certs_read(crtpath, CA_FILE_MAX, &data, &len) == -1)
 		return -1;
-	ret = mbedtls_x509_crt_parse(ca, data, certs_parse_len(data, len));
+	ret = mbedtls_x509_crt_parse(ca, data, tls_x509_parse_len(data, len));
 	certs_read_free(data, len);
 	if (ret != 0) {
 		if (ret > 0)
@@ -510,7 +510,7 @@ load_ca(const char *crtpath, const char *keypath, mbedtls_x509_crt *ca,
 
 	if (certs_read(keypath, CA_FILE_MAX, &data, &len) == -1)
 		return -1;
-	ret = mbedtls_pk_parse_key(ca_key, data, certs_parse_len(data, len),
+	ret = mbedtls_pk_parse_key(ca_key, data, tls_x509_parse_len(data, len),
 	    NULL, 0, mbedtls_ctr_drbg_random, &r->drbg);
 	certs_read_free(data, len);
 	if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) {
@@ -576,10 +576,10 @@ certs_issue(const struct certs_opts *o)
 	    write_outputs(o, o->name, &key, der, der_len) == -1)
 		goto out;
 	/* Verifiers refuse the certificate once its CA has expired. */
-	if (spec.not_after > certs_x509_time(&ca.valid_to))
+	if (spec.not_after > tls_x509_time(&ca.valid_to))
 		printf("note: %s outlives its CA, which expires %s\n", crtpath,
 		    certs_fmt_time(when, sizeof(when),
-		    certs_x509_time(&ca.valid_to)));
+		    tls_x509_time(&ca.valid_to)));
 	rv = 0;
 out:
 	free(der);

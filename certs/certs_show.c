@@ -138,8 +138,8 @@ plural(long n)
 static void
 put_validity(const mbedtls_x509_crt *crt, time_t now)
 {
-	time_t from = certs_x509_time(&crt->valid_from);
-	time_t to = certs_x509_time(&crt->valid_to);
+	time_t from = tls_x509_time(&crt->valid_from);
+	time_t to = tls_x509_time(&crt->valid_to);
 	char buf[32];
 	long left, ago, starts;
 
@@ -230,7 +230,7 @@ certs_show(const char *file)
 	if (certs_read(file, SHOW_FILE_MAX, &data, &len) == -1)
 		goto out;
 	/* A partly readable bundle: show what parsed, then fail. */
-	ret = mbedtls_x509_crt_parse(&chain, data, certs_parse_len(data, len));
+	ret = mbedtls_x509_crt_parse(&chain, data, tls_x509_parse_len(data, len));
 	if (ret < 0) {
 		certs_warn_tls(ret, "%s: no certificate found", file);
 		goto out;

@@ -246,6 +246,7 @@ config_load(const char *path, FILE *errs)
 	L.cfg = cfg;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->drain_timeout_ms = CONFIG_DEFAULT_DRAIN_TIMEOUT_MS;
+	cfg->drain_grace_ms = CONFIG_DEFAULT_DRAIN_GRACE_MS;
 	cfg->sandbox = true;
 	route_init_defaults(&cfg->defaults);
 	route_init_defaults(&L.discard);

@@ -97,7 +97,7 @@ struct route_config {
 enum global_key {
 	GK_WORKERS, GK_LOG_LEVEL, GK_AUDIT_LOG, GK_ADMIN_LISTEN, GK_USER,
 	GK_DRAIN_TIMEOUT, GK_METRICS_PEER_LIMIT, GK_READYZ_UPSTREAM,
-	GK_ALLOW_INBOUND, GK_SANDBOX, GK_COUNT
+	GK_ALLOW_INBOUND, GK_SANDBOX, GK_DRAIN_GRACE, GK_COUNT
 };
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
@@ -113,6 +113,7 @@ struct config {
 	struct addr admin_listen;
 	char *user;			/* drop privileges to; NULL = stay */
 	uint32_t drain_timeout_ms;
+	uint32_t drain_grace_ms;		/* SIGTERM: keep accepting this long, /readyz 503 */
 	unsigned metrics_peer_limit;	/* per-identity series per route; 0 = off */
 	bool readyz_upstream;		/* /readyz also connects to upstreams */
 	bool sandbox;			/* confine the daemon after start-up */
@@ -149,6 +150,7 @@ const struct route_config *config_route(const struct config *cfg, const char *na
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_MS		(5 * 60 * 1000)
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT_MS	(5 * 1000)
 #define CONFIG_DEFAULT_DRAIN_TIMEOUT_MS		(30 * 1000)
+#define CONFIG_DEFAULT_DRAIN_GRACE_MS		0
 #define CONFIG_DEFAULT_MAX_CONNECTIONS		10000
 #define CONFIG_DEFAULT_BUFFER_SIZE		(64 * 1024)
 #define CONFIG_DEFAULT_KEY_UPDATE_RECORDS	(UINT64_C(1) << 23)

@@ -21,6 +21,7 @@ static const struct key_def keys[] = {
 	{ "admin_listen",	SCOPE_GLOBAL, GK_ADMIN_LISTEN, false },
 	{ "user",		SCOPE_GLOBAL, GK_USER, false },
 	{ "drain_timeout",	SCOPE_GLOBAL, GK_DRAIN_TIMEOUT, false },
+	{ "drain_grace",	SCOPE_GLOBAL, GK_DRAIN_GRACE, false },
 	{ "metrics_peer_limit",	SCOPE_GLOBAL, GK_METRICS_PEER_LIMIT, false },
 	{ "readyz_upstream",	SCOPE_GLOBAL, GK_READYZ_UPSTREAM, false },
 	{ "allow_inbound",	SCOPE_GLOBAL, GK_ALLOW_INBOUND, true },
@@ -388,6 +389,8 @@ config_set_global_key(struct loader *L, enum global_key k, const char *v, const 
 		return (cfg->user = strdup(v)) ? 0 : (*why = "out of memory", -1);
 	case GK_DRAIN_TIMEOUT:
 		return parse_duration_ms(v, &cfg->drain_timeout_ms, why);
+	case GK_DRAIN_GRACE:
+		return parse_duration_ms(v, &cfg->drain_grace_ms, why);
 	case GK_METRICS_PEER_LIMIT:
 		if (parse_uint(v, 0, 1000, &n, why) == -1)
 			return *why = "expected a number from 0 to 1000", -1;

@@ -174,8 +174,12 @@ on_readyz(struct evhttp_request *req, void *arg)
 		return;
 	}
 	rz->req = req;
+	/* During drain_grace the listeners still accept: the load balancer
+	 * learns here that it should stop sending. */
 	if (d->stopping)
-		evbuffer_add_printf(rz->problems, "shutting down\n");
+		evbuffer_add_printf(rz->problems, "shutting down%s\n",
+		    d->grace_timer && evtimer_pending(d->grace_timer, NULL) ?
+		    " (drain_grace: still accepting)" : "");
 	if (d->workers_running != d->nworkers)
 		evbuffer_add_printf(rz->problems, "%u of %u workers running\n",
 		    d->workers_running, d->nworkers);

@@ -260,7 +260,7 @@ handshake_done(struct conn *c)
 		counter_add(&c->r->stats.handshakes_resumed, 1);
 	/* A peer let in on a CRL past its nextUpdate (crl_stale = warn): say
 	 * so where it happens, at most hourly, beside the main thread's check. */
-	if (tls_ctx_take_crl_stale(c->r->tls) &&
+	if (tls_conn_crl_stale(c->tls) &&
 	    now / 1000000 - (uint64_t)c->r->crl_stale_logged >= 3600) {
 		c->r->crl_stale_logged = (time_t)(now / 1000000);
 		log_warnx("conn=%s route=%s event=crl_stale_used: a peer was admitted "
@@ -708,7 +708,7 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 		counter_add(&c->pstat->bytes_out, conn_bytes_out(c));
 	}
 	/* A peer with a live session learns of the end by close_notify, not
-	 * by a bare FIN; best effort, never after a TLS error (rule 20).  If
+	 * by a bare FIN; best effort, never after a TLS error (house rule 22).  If
 	 * the peer may still be sending, its socket lingers (linger.h), so
 	 * that it sees the close_notify and a FIN, never a reset. */
 	if (c->tls_ready && !c->up.shut && tls_conn_fail(c->tls) == TLS_FAIL_NONE)

@@ -162,10 +162,18 @@ void conn_wait_for(struct conn *c, unsigned bit);
  * the handshake.  Returns 0, or -1 when c was freed. */
 int conn_pp2_read(struct conn *c);
 
-/* conn_pp2.c: pp_buf, made on first use (PP2_HEADER_MAX bytes), for a
- * PROXY v2 header read from the socket or, on tunnels, from TLS.  Returns
- * 0, or -1 when c was freed. */
-int conn_pp_buf(struct conn *c);
+/*
+ * conn_pp2.c: collects a PROXY v2 header in pp_buf, exactly: 16 bytes,
+ * then the length they announce, never a byte of what follows; from the
+ * socket (accept_proxy) or, on tunnels, from TLS.  rd reads up to len
+ * bytes: a count > 0, 0 (it set what to wait for), or -1 (it freed c).
+ * A malformed header goes to refuse, which frees c.  Returns 1 (*info
+ * holds the header; pp_buf is gone), 0 (wait), or -1 when c was freed.
+ */
+struct pp2_info;
+int conn_pp2_collect(struct conn *c,
+    ssize_t (*rd)(struct conn *c, unsigned char *p, size_t len),
+    int (*refuse)(struct conn *c, const char *why), struct pp2_info *info);
 
 /* conn_pp2.c: sends the PROXY v2 header to the upstream (send_proxy = v2).
  * Returns 0, or -1 when c was freed. */

@@ -28,49 +28,65 @@ refuse(struct conn *c, const char *why)
 }
 
 int
-conn_pp_buf(struct conn *c)
+conn_pp2_collect(struct conn *c,
+    ssize_t (*rd)(struct conn *c, unsigned char *p, size_t len),
+    int (*refuse_why)(struct conn *c, const char *why), struct pp2_info *info)
 {
-	if (c->pp_buf == NULL && (c->pp_buf = malloc(PP2_HEADER_MAX)) == NULL) {
-		conn_free(c, "out_of_memory", NULL);
-		return -1;
-	}
-	return 0;
-}
-
-/* The header is read exactly: 16 bytes, then the length they announce, so
- * not one byte of the TLS stream behind it is taken. */
-int
-conn_pp2_read(struct conn *c)
-{
-	struct pp2_info info;
 	const char *why = NULL;
 	ssize_t n, hdr;
 	size_t want;
 
-	if (conn_pp_buf(c) == -1)
+	if (c->pp_buf == NULL && (c->pp_buf = malloc(PP2_HEADER_MAX)) == NULL) {
+		conn_free(c, "out_of_memory", NULL);
 		return -1;
+	}
 	for (;;) {
 		want = pp2_want(c->pp_buf, c->pp_len);
 		if (c->pp_len < want) {
-			n = recv(c->tls_fd, c->pp_buf + c->pp_len, want - c->pp_len, 0);
-			if (n == 0)
-				return refuse(c, "closed before a complete PROXY header");
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-				conn_wait_for(c, WANT_TLS_RD);
-				return 0;
-			}
-			if (n == -1)
-				return refuse(c, strerror(errno));
+			if ((n = rd(c, c->pp_buf + c->pp_len, want - c->pp_len)) <= 0)
+				return (int)n;
 			c->pp_len += (size_t)n;
 		}
-		hdr = pp2_parse(c->pp_buf, c->pp_len, &info, &why);
-		if (hdr < 0)
-			return refuse(c, why);
+		if ((hdr = pp2_parse(c->pp_buf, c->pp_len, info, &why)) < 0)
+			return refuse_why(c, why);
 		if (hdr > 0)
 			break;
 	}
+	free(c->pp_buf);
+	c->pp_buf = NULL;
+	c->pp_len = 0;
+	return 1;
+}
+
+/* Straight from the socket: the TLS stream has not started. */
+static ssize_t
+read_socket(struct conn *c, unsigned char *p, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = recv(c->tls_fd, p, len, 0);
+	while (n == -1 && errno == EINTR);
+	if (n > 0)
+		return n;
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		conn_wait_for(c, WANT_TLS_RD);
+		return 0;
+	}
+	return refuse(c, n == 0 ? "closed before a complete PROXY header" :
+	    strerror(errno));
+}
+
+/* The header is read exactly, so not one byte of the TLS stream behind it
+ * is taken. */
+int
+conn_pp2_read(struct conn *c)
+{
+	struct pp2_info info;
+	int r;
+
+	if ((r = conn_pp2_collect(c, read_socket, refuse, &info)) <= 0)
+		return r;
 	/* LOCAL (a health check) keeps the socket's own addresses. */
 	if (!info.local && info.src.ss_family != AF_UNSPEC) {
 		memcpy(c->via, c->peer, sizeof(c->via));
@@ -81,8 +97,6 @@ conn_pp2_read(struct conn *c)
 		sock_format((struct sockaddr *)&info.src, info.src_len, c->peer,
 		    sizeof(c->peer));
 	}
-	free(c->pp_buf);
-	c->pp_buf = NULL;
 	return conn_handshake_start(c);
 }
 

@@ -115,47 +115,44 @@ port_allowed(const struct route_config *rc, uint16_t port)
 	return false;
 }
 
-/* The header is read exactly, 16 bytes and then the length they announce,
- * so the app's bytes behind it stay in mbedTLS for the relay.  The
- * handshake timeout, still running, covers it. */
+/* From the TLS stream: the app's bytes behind the header stay in mbedTLS
+ * for the relay. */
+static ssize_t
+read_tls(struct conn *c, unsigned char *p, size_t len)
+{
+	ssize_t n = tls_conn_read(c->tls, p, len);
+
+	if (n > 0)
+		return n;
+	if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) {
+		conn_wait_for(c, n == TLS_WANT_READ ? WANT_TLS_RD : WANT_TLS_WR);
+		return 0;
+	}
+	if (n == TLS_EOF)
+		return refuse(c, "tunnel_header", "closed before a complete tunnel "
+		    "header");
+	conn_free(c, "tls_error", tls_conn_fail_detail(c->tls));
+	return -1;
+}
+
+static int
+refuse_header(struct conn *c, const char *why)
+{
+	return refuse(c, "tunnel_header", why);
+}
+
+/* The handshake timeout, still running, covers the header. */
 int
 conn_tunnel_read(struct conn *c)
 {
 	struct pp2_info info;
 	struct sockname local, target;
-	const char *why = NULL;
 	char detail[200];
-	ssize_t n, hdr;
-	size_t want;
+	int r;
 
 	c->state = CS_TUNNEL_HEADER;
-	if (conn_pp_buf(c) == -1)
-		return -1;
-	for (;;) {
-		want = pp2_want(c->pp_buf, c->pp_len);
-		if (c->pp_len < want) {
-			n = tls_conn_read(c->tls, c->pp_buf + c->pp_len, want - c->pp_len);
-			if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) {
-				conn_wait_for(c, n == TLS_WANT_READ ? WANT_TLS_RD : WANT_TLS_WR);
-				return 0;
-			}
-			if (n == TLS_EOF)
-				return refuse(c, "tunnel_header", "closed before a "
-				    "complete tunnel header");
-			if (n < 0) {
-				conn_free(c, "tls_error", tls_conn_fail_detail(c->tls));
-				return -1;
-			}
-			c->pp_len += (size_t)n;
-		}
-		if ((hdr = pp2_parse(c->pp_buf, c->pp_len, &info, &why)) < 0)
-			return refuse(c, "tunnel_header", why);
-		if (hdr > 0)
-			break;
-	}
-	free(c->pp_buf);
-	c->pp_buf = NULL;
-	c->pp_len = 0;
+	if ((r = conn_pp2_collect(c, read_tls, refuse_header, &info)) <= 0)
+		return r;
 	if (info.local || info.dst.ss_family == AF_UNSPEC)
 		return refuse(c, "tunnel_header", "the tunnel header names no "
 		    "destination");

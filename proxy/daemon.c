@@ -9,22 +9,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "proxy/admin.h"
 #include "proxy/conn.h"
+#include "proxy/check_access.h"
 #include "proxy/daemon.h"
 #include "proxy/sandbox.h"
 #include "proxy/log.h"
 #include "proxy/reload.h"
+#include "proxy/sdnotify.h"
 #include "proxy/worker.h"
 
 static enum route_key
@@ -119,6 +124,14 @@ stop_workers(struct daemon *d, enum worker_cmd cmd)
 		worker_send(&d->workers[i], cmd, 0, NULL, REAUTH_CLOSE);
 }
 
+static struct timeval
+ms_tv(uint32_t ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	return tv;
+}
+
 static void
 on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -128,7 +141,51 @@ on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_warnx("event=shutdown phase=drain_timeout: closing what is left");
 	d->stopping = 2;
+	sdnotify_stopping(d, "drain timeout, closing", 0);
 	stop_workers(d, WCMD_EXIT);
+}
+
+/* Stop accepting; live connections get drain_timeout to finish. */
+static void
+start_drain(struct daemon *d)
+{
+	struct timeval tv = ms_tv(d->cfg->drain_timeout_ms);
+
+	log_info("event=shutdown phase=drain timeout_ms=%u", d->cfg->drain_timeout_ms);
+	stop_workers(d, WCMD_DRAIN);
+	evtimer_add(d->drain_timer, &tv);
+}
+
+static void
+on_grace_end(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sdnotify_stopping(arg, "draining", 0);
+	start_drain(arg);
+}
+
+/*
+ * The audit log's directory must let the running user create a file, or
+ * logrotate's own "create" must make it for that user: else the reopen
+ * after a rotation fails and records go on into the rotated file.
+ */
+static void
+audit_rotation_hint(const struct daemon *d, const char *when)
+{
+	char dir[PATH_MAX];
+
+	if (d->audit.fd == -1 || strcmp(d->cfg->audit_log, "-") == 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s", d->cfg->audit_log);
+	if (access(dirname(dir), W_OK | X_OK) == 0)
+		return;
+	log_warnx("event=audit_log %s path=%s uid=%u: the directory %s is not "
+	    "writable by this user, so SIGUSR1 cannot create a new file after "
+	    "a rotation: chown the directory to it (/var/log/mtlsd, as "
+	    "LogsDirectory= does), or have logrotate create the file for it "
+	    "(create 0640 USER GROUP)", when, d->cfg->audit_log,
+	    (unsigned)getuid(), dir);
 }
 
 static void
@@ -136,18 +193,29 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct timeval tv;
+	uint64_t extend;
 
 	(void)what;
 	switch (sig) {
 	case SIGTERM:
 		if (d->stopping == 0) {
+			/* From now on /readyz says 503, and reloads stop. */
 			d->stopping = 1;
-			log_info("event=shutdown phase=drain timeout_ms=%u",
-			    d->cfg->drain_timeout_ms);
-			stop_workers(d, WCMD_DRAIN);
-			tv.tv_sec = d->cfg->drain_timeout_ms / 1000;
-			tv.tv_usec = (d->cfg->drain_timeout_ms % 1000) * 1000;
-			evtimer_add(d->drain_timer, &tv);
+			/* systemd's stop timeout must cover both phases. */
+			extend = (uint64_t)d->cfg->drain_grace_ms +
+			    d->cfg->drain_timeout_ms + 5000;
+			if (d->cfg->drain_grace_ms == 0) {
+				sdnotify_stopping(d, "draining", extend);
+				start_drain(d);
+				return;
+			}
+			log_info("event=shutdown phase=grace grace_ms=%u: /readyz answers "
+			    "503, listeners accept until the drain starts",
+			    d->cfg->drain_grace_ms);
+			sdnotify_stopping(d, "drain_grace: /readyz 503, still accepting",
+			    extend);
+			tv = ms_tv(d->cfg->drain_grace_ms);
+			evtimer_add(d->grace_timer, &tv);
 			return;
 		}
 		/* A second SIGTERM means now. */
@@ -155,6 +223,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGINT:
 		log_info("event=shutdown phase=exit");
 		d->stopping = 2;
+		evtimer_del(d->grace_timer);
+		sdnotify_stopping(d, "exiting", 0);
 		stop_workers(d, WCMD_EXIT);
 		return;
 	case SIGHUP:
@@ -164,10 +234,14 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		/* logrotate has moved the file: write to a new one. */
 		if (d->audit.fd == -1)
 			return;
-		if (audit_reopen(&d->audit) == -1)
-			log_warn("event=audit_reopen path=%s", d->cfg->audit_log);
-		else
+		if (audit_reopen(&d->audit) == -1) {
+			log_warn("event=audit_reopen path=%s action=kept_previous",
+			    d->cfg->audit_log);
+			if (errno == EACCES)
+				audit_rotation_hint(d, "status=reopen_failed");
+		} else {
 			log_info("event=audit_reopen path=%s", d->cfg->audit_log);
+		}
 		return;
 	default:
 		return;
@@ -238,6 +312,7 @@ drop_privileges(struct daemon *d, char *err, size_t errlen)
 {
 	const char *name = d->cfg->user;
 	struct passwd *pw;
+	struct stat st;
 
 	if (name == NULL)
 		return 0;
@@ -258,6 +333,13 @@ drop_privileges(struct daemon *d, char *err, size_t errlen)
 		    chown(rc->listen.path, pw->pw_uid, pw->pw_gid) == -1)
 			log_warn("route=%s event=chown path=%s", rc->name, rc->listen.path);
 	}
+	/* A root-owned audit log becomes the user's (its group stays), as
+	 * logrotate's "create" makes the next ones: logrotate's "su" must
+	 * read it to compress it. */
+	if (d->audit.fd != -1 && strcmp(d->cfg->audit_log, "-") != 0 &&
+	    fstat(d->audit.fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
+	    fchown(d->audit.fd, pw->pw_uid, (gid_t)-1) == -1)
+		log_warn("event=chown path=%s", d->cfg->audit_log);
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1) {
 		snprintf(err, errlen, "user: cannot become '%s': %s", name, strerror(errno));
@@ -284,7 +366,8 @@ setup_signals(struct daemon *d)
 			return -1;
 	}
 	d->drain_timer = evtimer_new(d->base, on_drain_timeout, d);
-	return d->drain_timer ? 0 : -1;
+	d->grace_timer = evtimer_new(d->base, on_grace_end, d);
+	return d->drain_timer && d->grace_timer ? 0 : -1;
 }
 
 /* Workers block every signal: the main thread's loop handles them. */
@@ -356,6 +439,9 @@ daemon_free(struct daemon *d, unsigned ninit)
 	signal(SIGUSR1, SIG_IGN);
 	if (d->drain_timer != NULL)
 		event_free(d->drain_timer);
+	if (d->grace_timer != NULL)
+		event_free(d->grace_timer);
+	sdnotify_free(d);
 	if (d->notify_ev != NULL)
 		event_free(d->notify_ev);
 	for (int i = 0; i < 2; i++)
@@ -446,10 +532,22 @@ daemon_run(const char *config_path)
 		    d.cfg->global_line[GK_ADMIN_LISTEN], err);
 		goto out;
 	}
+	if (sdnotify_init(&d) == -1) {
+		log_error("event=start error=\"out of memory\"");
+		goto out;
+	}
 	if (drop_privileges(&d, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s:%d: %s\n", d.cfg->path, d.cfg->global_line[GK_USER], err);
 		goto out;
 	}
+	/* Every reload runs as user from here on: refuse to serve if one would fail. */
+	if (d.cfg->user != NULL && check_access_reload(d.cfg, stderr) == -1) {
+		log_error("event=start status=refused user=%s error=\"as this "
+		    "user, reloads (or the sandbox) would fail: see above\"",
+		    d.cfg->user);
+		goto out;
+	}
+	audit_rotation_hint(&d, "status=rotation_blocked");
 	if (start_workers(&d, &ninit, err, sizeof(err)) == -1) {
 		log_error("event=start error=\"%s\"", err);
 		stop_workers(&d, WCMD_EXIT);
@@ -468,6 +566,7 @@ daemon_run(const char *config_path)
 	}
 	log_info("event=started routes=%zu workers=%u run=%016llx", d.nroutes,
 	    d.nworkers, (unsigned long long)d.run_id);
+	sdnotify_ready(&d);
 	event_base_dispatch(d.base);
 	log_info("event=stopped");
 	status = 0;

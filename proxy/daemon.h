@@ -20,6 +20,7 @@ struct admin;
 struct event;
 struct event_base;
 struct reload;
+struct sdnotify;
 struct worker;
 
 /* What all workers share about one route.  Immutable while workers run,
@@ -49,11 +50,13 @@ struct daemon {
 	struct event *notify_ev;
 	struct event *sig_ev[4];
 	struct event *drain_timer;
+	struct event *grace_timer;	/* pending while drain_grace runs */
 	int stopping;			/* 0 running, 1 draining, 2 exiting */
 	atomic_uint_fast64_t next_conn_id;
 	uint64_t run_id;		/* conn_run_id_new(): prefixes conn ids */
 	struct reload *reload;		/* rotation state (reload.c) */
 	struct admin *admin;		/* admin endpoint (admin.c) */
+	struct sdnotify *sd;		/* systemd notification (sdnotify.c) */
 	struct audit_sink audit;	/* fd -1 when audit_log is off */
 	atomic_uint_fast64_t reloads_ok, reloads_failed;
 	struct fd_budget fds;		/* descriptors connections may hold */

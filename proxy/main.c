@@ -5,7 +5,7 @@
  *   mtlsd check -c FILE      validate config, certificates and keys
  *   mtlsd nft -c FILE        print the node's nftables rules
  *   mtlsd certs ...          make a CA and node certificates
- *   mtlsd version
+ *   mtlsd version            (-V, --version) versions of mtlsd and its libraries
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,10 +14,7 @@
 #include "proxy/check.h"
 #include "proxy/daemon.h"
 #include "proxy/nft.h"
-
-#ifndef MTLSD_VERSION
-#define MTLSD_VERSION "0.1.0"
-#endif
+#include "proxy/version.h"
 
 static int
 usage(FILE *f)
@@ -29,7 +26,7 @@ usage(FILE *f)
 	    "       mtlsd certs init-ca --dir DIR [--name NAME] [--days N]\n"
 	    "       mtlsd certs issue --dir DIR --name NAME [--san dns:X,ip:Y,uri:Z] [--days N]\n"
 	    "       mtlsd certs show FILE\n"
-	    "       mtlsd version\n");
+	    "       mtlsd version            (also -V, --version)\n");
 	return f == stderr ? 2 : 0;
 }
 
@@ -62,10 +59,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "certs") == 0)
 		return certs_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("mtlsd %s\n", MTLSD_VERSION);
-		return 0;
-	}
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0 ||
+	    strcmp(argv[1], "-V") == 0)
+		return version_print(stdout);
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0)
 		return usage(stdout);

@@ -13,11 +13,8 @@
 
 #include "proxy/daemon.h"
 #include "proxy/metrics.h"
+#include "proxy/version.h"
 #include "proxy/worker.h"
-
-#ifndef MTLSD_VERSION
-#define MTLSD_VERSION "0.1.0"
-#endif
 
 /* Appends a string literal (its length known at compile time). */
 #define ADD(out, lit) evbuffer_add((out), (lit), sizeof(lit) - 1)

@@ -24,11 +24,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proxy/version.h"
 #include "proxy/nft.h"
-
-#ifndef MTLSD_VERSION
-#define MTLSD_VERSION "0.1.0"
-#endif
 
 static bool
 is_v6_listen(const struct addr *a)

@@ -31,6 +31,7 @@
 #include "proxy/daemon.h"
 #include "proxy/log.h"
 #include "proxy/reload.h"
+#include "proxy/sdnotify.h"
 #include "proxy/worker.h"
 
 #define DEBOUNCE_MS	300		/* one reload for a burst of writes */
@@ -190,8 +191,6 @@ restart_keys(const struct route_config *a, const struct route_config *b,
 #undef DIFF
 }
 
-/* Loads one route's new material; hands it to the workers if it changed.
- * Returns 1 changed, 0 unchanged, -1 failed (old material kept). */
 /* A file the sandbox keeps out of reach: say so, and what to do. */
 static const char *
 sandbox_hint(const struct daemon *d, const char *error)
@@ -202,9 +201,13 @@ sandbox_hint(const struct daemon *d, const char *error)
 	    "directories known at start; restart mtlsd to use a new one\"";
 }
 
+/* Loads one route's new material; hands it to the workers if it changed.
+ * Returns 1 changed, 0 unchanged, -1 failed (old material kept, and the
+ * reason in why unless why already holds an earlier one). */
 static int
 reload_route(struct daemon *d, struct route_state *rs,
-    const struct config *cfg, const struct route_config *rc)
+    const struct config *cfg, const struct route_config *rc,
+    char *why, size_t whylen)
 {
 	char err[1024], ignored[256];
 	struct tls_material *m;
@@ -216,6 +219,8 @@ reload_route(struct daemon *d, struct route_state *rs,
 	if ((m = daemon_route_material(cfg, rc, err, sizeof(err))) == NULL) {
 		log_error("route=%s event=reload status=failed error=\"%s\" "
 		    "action=kept_previous%s", rc->name, err, sandbox_hint(d, err));
+		if (why[0] == '\0')
+			snprintf(why, whylen, "%.400s", err);
 		return -1;
 	}
 	/* reauthorize travels with the swap, so a change to it alone counts. */
@@ -295,26 +300,32 @@ reload_run(struct daemon *d, const char *trigger)
 {
 	struct reload *rl = d->reload;
 	struct config *cfg;
-	char *errs = NULL;
+	char *errs = NULL, why[512] = "";
 	size_t errlen = 0;
 	FILE *ef;
 	int changed = 0, unchanged = 0, failed = 0;
 
 	if (rl == NULL || d->stopping)
 		return;
+	sdnotify_reloading(d);
 	if ((ef = open_memstream(&errs, &errlen)) == NULL) {
 		log_warn("event=reload status=failed");
 		atomic_fetch_add(&d->reloads_failed, 1);
+		sdnotify_reloaded(d, strerror(errno));
 		return;
 	}
 	cfg = config_load(d->cfg->path, ef);
 	fclose(ef);
 	if (cfg == NULL) {
-		for (char *line = strtok(errs, "\n"); line; line = strtok(NULL, "\n"))
+		for (char *line = strtok(errs, "\n"); line; line = strtok(NULL, "\n")) {
 			log_error("event=reload status=failed trigger=%s error=\"%s\" "
 			    "action=kept_previous%s", trigger, line, sandbox_hint(d, line));
+			if (why[0] == '\0')
+				snprintf(why, sizeof(why), "%s", line);
+		}
 		free(errs);
 		atomic_fetch_add(&d->reloads_failed, 1);
+		sdnotify_reloaded(d, why[0] ? why : "the config could not be read");
 		return;
 	}
 	free(errs);
@@ -328,7 +339,7 @@ reload_run(struct daemon *d, const char *trigger)
 			    "to remove a route", rs->rc->name);
 			continue;
 		}
-		r = reload_route(d, rs, cfg, rc);
+		r = reload_route(d, rs, cfg, rc, why, sizeof(why));
 		changed += r == 1;
 		unchanged += r == 0;
 		failed += r == -1;
@@ -347,6 +358,7 @@ reload_run(struct daemon *d, const char *trigger)
 	atomic_fetch_add(failed ? &d->reloads_failed : &d->reloads_ok, 1);
 	log_info("event=reload trigger=%s status=%s changed=%d unchanged=%d failed=%d",
 	    trigger, failed ? "partial" : "ok", changed, unchanged, failed);
+	sdnotify_reloaded(d, failed ? why : NULL);
 }
 
 int

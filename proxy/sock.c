@@ -131,8 +131,13 @@ sock_listen_group(const struct addr *a, int n, int backlog, int *fds, char *err,
 
 	for (i = 0; i < n; i++)
 		fds[i] = -1;
-	if (sock_resolve(a, true, &sn, err, errlen) == -1)
+	if (sock_resolve(a, true, &sn, err, errlen) == -1) {
+		/* "listen HOST:PORT: cannot resolve: ...", as its other errors. */
+		char why[256];
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "listen %s", why);
 		return -1;
+	}
 	if (a->kind == ADDR_UNIX) {
 		if (clear_stale_unix(&sn, a->path) == -1) {
 			snprintf(err, errlen, "listen %s: %s", a->text, errno == EEXIST ?

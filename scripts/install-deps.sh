@@ -23,7 +23,7 @@ done
 say() { echo "install-deps: $*"; }
 
 BUILD_PKGS="gcc make pkg-config libevent-dev libinih-dev libcmocka-dev libgcrypt20-dev"
-TEST_PKGS="openssl curl python3 python3-jsonschema python3-torch user-mode-linux busybox-static procps iproute2 nftables iptables clang libclang-rt-dev"
+TEST_PKGS="openssl curl python3 python3-jsonschema python3-torch user-mode-linux busybox-static procps iproute2 nftables iptables clang libclang-rt-dev logrotate mandoc man-db lintian dpkg-dev"
 BENCH_PKGS="stunnel4 haproxy hitch gnuplot-nox strace"
 MBEDTLS_PKGS="libmbedtls-dev libmbedtls21 libmbedx509-7 libmbedcrypto16"
 

@@ -16,6 +16,10 @@ SUITES=${*:-unit e2e ktls}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
 export MTLSD_BUILD="$BUILD" CMOCKA_MESSAGE_OUTPUT=TAP
+# Debian's tools first: the suites test against what install-deps.sh puts
+# there (python3 with python3-torch, openssl, curl), not a user's pyenv or
+# virtualenv shims, which lack those modules and start ten times slower.
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 LOGDIR="$BUILD/test-logs"
 rm -rf "$LOGDIR" && mkdir -p "$LOGDIR"
 

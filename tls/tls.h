@@ -10,8 +10,9 @@
  *                 checked (key permissions, parse, key matches cert).  Shared
  *                 read-only between threads, reference counted atomically.
  *   tls_ctx       one per worker thread and route, built from a material: the
- *                 parsed keys and an mbedtls_ssl_config.  Immutable once built;
- *                 reference counted by the connections using it (one thread).
+ *                 parsed keys and an mbedtls_ssl_config.  Immutable once built
+ *                 (what a session learns stays in its tls_conn); reference
+ *                 counted by the connections using it (one thread).
  *   tls_conn      one TLS session on one fd; holds a reference on its ctx.
  */
 #ifndef MTLSD_TLS_TLS_H
@@ -224,9 +225,10 @@ int tls_conn_reverify(struct tls_conn *c, struct tls_ctx *ctx);
  */
 bool tls_material_equal(const struct tls_material *a, const struct tls_material *b);
 
-/* Whether some session of this context used a CRL past its nextUpdate
- * since the last call (for a loud, rate-limited warning). */
-bool tls_ctx_take_crl_stale(struct tls_ctx *ctx);
+/* Whether the peer's certificate was checked against a CRL past its
+ * nextUpdate (crl_stale = warn let it through), from the end of
+ * verification until tls_conn_free(). */
+bool tls_conn_crl_stale(const struct tls_conn *c);
 
 /* Whether the handshake resumed an earlier session (no certificates were
  * exchanged; the identity is the one the ticket was issued to). */
@@ -275,6 +277,11 @@ const char *tls_conn_sni(const struct tls_conn *c);
 const char *tls_conn_peer_serial(struct tls_conn *c);
 const char *tls_conn_peer_fingerprint(struct tls_conn *c);
 const char *tls_conn_peer_issuer(struct tls_conn *c);
+
+/* mbedTLS's version: the library's at run time ("Mbed TLS 3.6.6", a static
+ * string), and its headers' at build time ("3.6.6"). */
+const char *tls_library_version(void);
+const char *tls_library_built_version(void);
 
 /*
  * Kernel TLS.  After the handshake, tls_ktls_start_tx() and then

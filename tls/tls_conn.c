@@ -1,7 +1,7 @@
 /*
  * tls_conn.c: one TLS session over a non-blocking fd, driven by the proxy.
  *
- * The BIO callbacks call recv()/send() on the raw fd (STYLE rule 17): mbedTLS
+ * The BIO callbacks call recv()/send() on the raw fd (house rule 17, README): mbedTLS
  * reads straight into its record buffer and writes records straight from it,
  * so the only user-space copy per direction is mbedTLS's own, between its
  * record buffer and the proxy's direction buffer.  The exception is the
@@ -159,6 +159,22 @@ bio_recv(void *p, unsigned char *buf, size_t len)
 	return MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
+/* Once TX has left mbedTLS, mbedTLS must never write to the socket. */
+static int
+bio_send_refused(void *p, const unsigned char *buf, size_t len)
+{
+	(void)p;
+	(void)buf;
+	(void)len;
+	return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+}
+
+void
+tls_conn_bio_tx_off(struct tls_conn *c)
+{
+	mbedtls_ssl_set_bio(&c->ssl, c, bio_send_refused, bio_recv, NULL);
+}
+
 struct tls_conn *
 tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name)
 {
@@ -181,6 +197,8 @@ tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name)
 		goto fail;
 	mbedtls_ssl_set_verify(&c->ssl, tls_peer_verify, c);
 	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+	/* For the callbacks that get only the ssl context (SNI). */
+	mbedtls_ssl_set_user_data_p(&c->ssl, c);
 	c->key_limit = ctx->key_limit;
 	if ((ctx->want_ktls || ctx->want_own) && tls_keys_watch(c) == -1)
 		goto fail;
@@ -221,7 +239,7 @@ tls_conn_read_ahead(struct tls_conn *c)
 /*
  * A TLS 1.3 NewSessionTicket surfaced from mbedTLS: any of its entry points
  * may report one (read, but also write and handshake, which finish pending
- * post-handshake work first).  Keep it; the caller calls again (STYLE 20).
+ * post-handshake work first).  Keep it; the caller calls again (house rule 22).
  */
 static bool
 took_ticket(struct tls_conn *c, int ret)
@@ -256,11 +274,11 @@ tls_conn_handshake(struct tls_conn *c)
 	int ret;
 
 	/* The ticket callbacks are the context's; they need the session. */
-	c->ctx->current = c;
+	tls_ticket_step(c);
 	do
 		ret = mbedtls_ssl_handshake(&c->ssl);
 	while (took_ticket(c, ret));
-	c->ctx->current = NULL;
+	tls_ticket_step(NULL);
 
 	switch (ret) {
 	case 0:
@@ -320,8 +338,7 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 			 * which it has read and keeps for the next call: no
 			 * socket event would come for it.  Call again (once or
 			 * twice; the ticket's step needs no more input). */
-			if (c->ssl.MBEDTLS_PRIVATE(state) != MBEDTLS_SSL_HANDSHAKE_OVER &&
-			    mbedtls_ssl_check_pending(&c->ssl) && again++ < 4)
+			if (mbedtls_ssl_check_pending(&c->ssl) && again++ < 4)
 				continue;
 			return TLS_WANT_READ;
 		case MBEDTLS_ERR_SSL_WANT_WRITE:
@@ -357,15 +374,14 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 ssize_t
 tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
-	bool ours = c->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_HANDSHAKE_OVER &&
-	    c->ssl.MBEDTLS_PRIVATE(out_left) == 0;
+	bool ours = tls_mbed_at_rest(&c->ssl) && tls_mbed_unsent(&c->ssl) == 0;
 	int ret, max;
 
 	/* Checked before every attempt: the write itself may first finish a
 	 * handshake step (a ticket), which flushes the record and then reports
 	 * the ticket; writing again then would send the bytes twice. */
 	for (;;) {
-		if (c->write_pending && c->ssl.MBEDTLS_PRIVATE(out_left) == 0) {
+		if (c->write_pending && tls_mbed_unsent(&c->ssl) == 0) {
 			c->write_pending = false;
 			return (ssize_t)c->write_pending_len;
 		}
@@ -381,7 +397,7 @@ tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	case MBEDTLS_ERR_SSL_WANT_READ:
 	case MBEDTLS_ERR_SSL_WANT_WRITE:
 		/* Went straight to the record layer: the record is ours. */
-		if (ours && c->ssl.MBEDTLS_PRIVATE(out_left) != 0) {
+		if (ours && tls_mbed_unsent(&c->ssl) != 0) {
 			max = mbedtls_ssl_get_max_out_record_payload(&c->ssl);
 			c->write_pending = true;
 			c->write_pending_len = max > 0 && len > (size_t)max ? (size_t)max : len;
@@ -405,7 +421,7 @@ tls_conn_close_notify(struct tls_conn *c)
 	/* As for writes: a flush by a read's handshake step may have sent the
 	 * half-sent alert already; do not send a second one. */
 	for (;;) {
-		if (c->close_pending && c->ssl.MBEDTLS_PRIVATE(out_left) == 0) {
+		if (c->close_pending && tls_mbed_unsent(&c->ssl) == 0) {
 			c->close_pending = false;
 			return TLS_OK;
 		}
@@ -414,7 +430,7 @@ tls_conn_close_notify(struct tls_conn *c)
 			break;
 	}
 	c->close_pending |= ret == MBEDTLS_ERR_SSL_WANT_WRITE &&
-	    c->ssl.MBEDTLS_PRIVATE(out_left) != 0;
+	    tls_mbed_unsent(&c->ssl) != 0;
 	if (ret == 0)
 		return TLS_OK;
 	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -499,6 +515,12 @@ size_t
 tls_conn_peer_id_len(const struct tls_conn *c)
 {
 	return c->peer_id_len;
+}
+
+bool
+tls_conn_crl_stale(const struct tls_conn *c)
+{
+	return c->crl_stale;
 }
 
 const char *

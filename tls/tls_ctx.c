@@ -1,7 +1,7 @@
 /*
  * tls_ctx.c: per-thread TLS contexts built from a tls_material.
  *
- * A context is immutable once built (STYLE rule 3): connections hold a
+ * A context is immutable once built (house rule 3, README): connections hold a
  * reference, a reload builds a new context beside the old one, and the old
  * one goes when its last connection does.  Keys are parsed per thread
  * because mbedTLS computes ECP tables lazily inside the key, unlocked.
@@ -13,6 +13,7 @@
 
 #include <mbedtls/error.h>
 #include <mbedtls/ssl_ciphersuites.h>
+#include <mbedtls/version.h>
 #include <psa/crypto.h>
 
 #include "tls/tls_int.h"
@@ -114,13 +115,28 @@ tls_global_init(void)
 	return tls_rec_global_init();
 }
 
-/* Length to hand to mbedTLS's parsers: PEM wants the NUL, DER must not see it. */
+/* A material's file as mbedTLS's parsers take it (its len counts the NUL). */
 static size_t
 blob_parse_len(const struct tls_blob *b)
 {
-	if (memmem(b->data, b->len, "-----BEGIN", 10) != NULL)
-		return b->len;
-	return b->len - 1;
+	return tls_x509_parse_len(b->data, b->len - 1);
+}
+
+/* Every certificate of a PEM bundle (or the one DER) into chain: mbedTLS
+ * skips those it cannot parse and counts them, and a skipped one is an
+ * error here, named like the file's key ("certificate", "CA certificate"). */
+static int
+parse_certs(mbedtls_x509_crt *chain, const struct tls_blob *b, enum tls_file file,
+    const char *what, struct tls_error *err)
+{
+	int ret = mbedtls_x509_crt_parse(chain, b->data, blob_parse_len(b));
+
+	if (ret < 0)
+		tls_error_set(err, file, ret, "cannot parse %s", what);
+	else if (ret > 0)
+		tls_error_set(err, file, 0, "%d %s(s) in the file could not be "
+		    "parsed", ret, what);
+	return ret == 0 ? 0 : -1;
 }
 
 static int
@@ -129,13 +145,8 @@ load_own(struct tls_ctx *ctx, const struct tls_material *m, struct tls_error *er
 	const char *pw = m->password;
 	int ret;
 
-	ret = mbedtls_x509_crt_parse(&ctx->own_chain, m->cert.data, blob_parse_len(&m->cert));
-	if (ret != 0) {
-		tls_error_set(err, TLS_FILE_CERT, ret < 0 ? ret : 0, ret < 0 ?
-		    "cannot parse certificate" : "%d certificate(s) in the file "
-		    "could not be parsed", ret);
+	if (parse_certs(&ctx->own_chain, &m->cert, TLS_FILE_CERT, "certificate", err) == -1)
 		return -1;
-	}
 	ret = mbedtls_pk_parse_key(&ctx->own_key, m->key.data, blob_parse_len(&m->key),
 	    (const unsigned char *)pw, pw ? strlen(pw) : 0,
 	    mbedtls_ctr_drbg_random, &ctx->drbg);
@@ -178,13 +189,8 @@ load_trust(struct tls_ctx *ctx, const struct tls_material *m, struct tls_error *
 {
 	int ret;
 
-	ret = mbedtls_x509_crt_parse(&ctx->ca, m->ca.data, blob_parse_len(&m->ca));
-	if (ret != 0) {
-		tls_error_set(err, TLS_FILE_CA, ret < 0 ? ret : 0, ret < 0 ?
-		    "cannot parse CA certificate" : "%d CA certificate(s) in the "
-		    "file could not be parsed", ret);
+	if (parse_certs(&ctx->ca, &m->ca, TLS_FILE_CA, "CA certificate", err) == -1)
 		return -1;
-	}
 	if (m->crl.data != NULL) {
 		ret = mbedtls_x509_crl_parse(&ctx->crl, m->crl.data, blob_parse_len(&m->crl));
 		if (ret != 0) {
@@ -273,12 +279,13 @@ tls_ctx_new(const struct tls_material *m, struct tls_error *err)
 	    m->want_own || (m->want_ktls && tls_ktls_available()) ? ciphersuites :
 	    ciphersuites_userspace);
 	mbedtls_ssl_conf_groups(&ctx->conf, groups);
-	mbedtls_ssl_conf_authmode(&ctx->conf, authmode(m));
+	ctx->authmode = authmode(m);
+	mbedtls_ssl_conf_authmode(&ctx->conf, ctx->authmode);
 	mbedtls_ssl_conf_renegotiation(&ctx->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
 	/* Servers keep the name a client asks for, for the audit trail; the
 	 * certificate stays the route's whatever the name. */
 	if (m->role == TLS_ROLE_SERVER)
-		mbedtls_ssl_conf_sni(&ctx->conf, tls_peer_sni, ctx);
+		mbedtls_ssl_conf_sni(&ctx->conf, tls_peer_sni, NULL);
 	/* Without resumption, a client asks for no tickets (a server sends
 	 * none: it has no ticket callbacks). */
 	if (m->role == TLS_ROLE_CLIENT && !m->resumption)
@@ -321,11 +328,24 @@ tls_ctx_unref(struct tls_ctx *ctx)
 	free(ctx);
 }
 
-bool
-tls_ctx_take_crl_stale(struct tls_ctx *ctx)
-{
-	bool seen = ctx->crl_stale_seen;
+static pthread_once_t version_once = PTHREAD_ONCE_INIT;
+static char version_full[32];	/* mbedTLS asks for at least 18 bytes */
 
-	ctx->crl_stale_seen = false;
-	return seen;
+static void
+version_get(void)
+{
+	mbedtls_version_get_string_full(version_full);
+}
+
+const char *
+tls_library_version(void)
+{
+	pthread_once(&version_once, version_get);
+	return version_full;
+}
+
+const char *
+tls_library_built_version(void)
+{
+	return MBEDTLS_VERSION_STRING;
 }

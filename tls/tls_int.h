@@ -17,6 +17,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "tls/tls.h"
+#include "tls/tls_x509.h"
 
 /* A file's bytes, NUL-terminated (PEM parsers need it); len counts the NUL. */
 struct tls_blob {
@@ -68,6 +69,8 @@ struct tls_ticket_slot {
 	uint64_t used;			/* ticket_clock at the last offer or keep */
 };
 
+/* Immutable once tls_ctx_new() returns (tls.h), but for refs: what a
+ * session learns goes in its tls_conn, never here. */
 struct tls_ctx {
 	int refs;			/* one thread: no atomics needed */
 	enum tls_role role;
@@ -79,15 +82,14 @@ struct tls_ctx {
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	bool crl_stale_refuse;
+	int authmode;			/* MBEDTLS_SSL_VERIFY_*, as conf has it */
 	bool want_ktls;			/* records may go to the kernel */
 	bool want_own;			/* ... or to mtlsd's own layer */
 	uint64_t key_limit;		/* own layer: records per key */
-	bool crl_stale_seen;		/* a session used a stale CRL */
 	/* session resumption (tls_ticket.c) */
 	bool resumption;
 	mbedtls_gcm_context ticket_gcm;	/* servers: the material's ticket key */
 	unsigned char ticket_name[4];
-	struct tls_conn *current;	/* whose handshake step runs now */
 	struct tls_material *m;		/* clients: where the ticket is kept */
 	struct peer_pattern *peers;	/* owned copy */
 	size_t npeers;
@@ -167,7 +169,8 @@ struct tls_conn {
 	size_t peer_der_len;
 };
 
-/* A big-endian 64-bit number (record counters, ticket fields). */
+/* A big-endian 64-bit number (record counters, ticket fields), read and
+ * written. */
 static inline uint64_t
 tls_get_be64(const unsigned char *p)
 {
@@ -178,14 +181,68 @@ tls_get_be64(const unsigned char *p)
 	return v;
 }
 
-/* tls_material.c: an X.509 time as seconds since the epoch (UTC). */
-time_t tls_x509_time(const mbedtls_x509_time *t);
+static inline void
+tls_put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+/*
+ * The mbedTLS internals mtlsd reads, and only here.  Each is a field of
+ * mbedtls_ssl_context that mbedTLS 3.6 offers no public API for (the
+ * reason is with each); tests/unit/test_mbedtls_abi.c fails to build if a
+ * release renames or retypes one, and fails if one stops meaning what is
+ * read here.  Read-only, always: mtlsd never writes mbedTLS's state.
+ */
+
+/* Bytes of records mbedTLS built that the socket has not taken yet: it
+ * sends them before anything else, and a write's retry after WANT_WRITE
+ * only finishes them (out_left).  mbedtls_ssl_check_pending() and
+ * mbedtls_ssl_get_bytes_avail() speak of input only. */
+static inline size_t
+tls_mbed_unsent(const mbedtls_ssl_context *ssl)
+{
+	return ssl->MBEDTLS_PRIVATE(out_left);
+}
+
+/* Bytes of a record received in part (a header without all its body;
+ * in_left).  mbedtls_ssl_check_pending() counts only what a whole record
+ * brought on a stream transport. */
+static inline size_t
+tls_mbed_part_read(const mbedtls_ssl_context *ssl)
+{
+	return ssl->MBEDTLS_PRIVATE(in_left);
+}
+
+/* The next record's sequence number, sent (tx) or received (cur_out_ctr,
+ * in_ctr).  No getter; mbedtls_ssl_context_save() holds them, but only for
+ * TLS 1.2, and it ends the context. */
+static inline uint64_t
+tls_mbed_seq(const mbedtls_ssl_context *ssl, bool tx)
+{
+	return tls_get_be64(tx ? ssl->MBEDTLS_PRIVATE(cur_out_ctr) :
+	    ssl->MBEDTLS_PRIVATE(in_ctr));
+}
+
+/* Whether no handshake step is due: a write will build its record from
+ * the caller's bytes at once (state == HANDSHAKE_OVER).
+ * mbedtls_ssl_is_handshake_over() also says yes while a post-handshake
+ * step (a NewSessionTicket) waits to run inside the next read or write. */
+static inline bool
+tls_mbed_at_rest(const mbedtls_ssl_context *ssl)
+{
+	return ssl->MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_HANDSHAKE_OVER;
+}
 
 /* tls_ticket.c: random ticket key for a server material. */
 int tls_ticket_material_init(struct tls_material *m);
 /* tls_ticket.c: tickets on a new context (servers issue, clients keep). */
 int tls_ticket_ctx_init(struct tls_ctx *ctx, const struct tls_material *m);
 void tls_ticket_ctx_free(struct tls_ctx *ctx);
+/* tls_ticket.c: c's handshake step runs now on this thread (NULL: it
+ * returned); the ticket callbacks work on c. */
+void tls_ticket_step(struct tls_conn *c);
 /* tls_ticket.c: clients: offer the kept ticket; keep a new one; adopt the
  * ticket's identity after a resumed handshake. */
 int tls_ticket_offer(struct tls_conn *c);
@@ -213,12 +270,16 @@ int tls_dir_keys_from_secret(struct tls_dir_keys *k);
 int tls_dir_keys_update(struct tls_dir_keys *k);
 void tls_dir_keys_wipe(struct tls_dir_keys *k);
 
-/* tls_keys.c: whether TX may leave mbedTLS now (nothing unsent); the
- * switches' bookkeeping: mbedTLS may no longer write once TX left, and its
- * session is freed once both directions have. */
-bool tls_keys_tx_ready(const struct tls_conn *c, const char **why);
-void tls_keys_tx_switched(struct tls_conn *c, enum tls_layer layer);
-void tls_keys_rx_switched(struct tls_conn *c, enum tls_layer layer);
+/* tls_keys.c: moves one direction out of mbedTLS to layer, if it may leave
+ * now (TX: nothing unsent; RX: tls_conn_rx_ready()): take() sets the
+ * layer's keys up, then mbedTLS may no longer write (TX), and its session
+ * is freed once both directions have left.  0, or -1 with *why (nothing
+ * changed). */
+int tls_keys_hand_over(struct tls_conn *c, bool tx, enum tls_layer layer,
+    int (*take)(struct tls_conn *c, bool tx, const char **why), const char **why);
+
+/* tls_conn.c: from now on mbedTLS's sends fail (TX has left it). */
+void tls_conn_bio_tx_off(struct tls_conn *c);
 
 /* tls_io.c: a key at its limit on a layer that cannot change it (sets
  * end_reason "key_limit").  TLS_ERR. */
@@ -258,8 +319,8 @@ size_t tls_peer_identity(const mbedtls_x509_crt *crt, char *buf, size_t len);
 unsigned tls_cert_ip_sans(const mbedtls_x509_crt *crt);
 
 /* tls_peer.c: the SNI callback of server contexts: keeps the name the
- * client sent on the session whose handshake runs (ctx->current). */
-int tls_peer_sni(void *ctx, mbedtls_ssl_context *ssl, const unsigned char *name,
+ * client sent on its session (the ssl context's user data). */
+int tls_peer_sni(void *unused, mbedtls_ssl_context *ssl, const unsigned char *name,
     size_t len);
 
 /* tls_peer.c: maps a failed handshake to a reason and a detail line. */

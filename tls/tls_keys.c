@@ -177,8 +177,6 @@ tls_keys_derive(struct tls_conn *c, bool tx, struct tls_dir_keys *out, const cha
 	struct tls_export *k = c->keys;
 	bool client = c->ctx->role == TLS_ROLE_CLIENT;
 	bool ours = tx == client;	/* the client's keys? */
-	const unsigned char *seq8 = tx ? c->ssl.MBEDTLS_PRIVATE(cur_out_ctr) :
-	    c->ssl.MBEDTLS_PRIVATE(in_ctr);
 	unsigned char block[2 * 32 + 2 * 12];
 	int md;
 
@@ -193,7 +191,7 @@ tls_keys_derive(struct tls_conn *c, bool tx, struct tls_dir_keys *out, const cha
 		return -1;
 	}
 	out->md = md;
-	out->seq = tls_get_be64(seq8);
+	out->seq = tls_mbed_seq(&c->ssl, tx);
 	if (mbedtls_ssl_get_version_number(&c->ssl) == MBEDTLS_SSL_VERSION_TLS1_3) {
 		if (!k->have13) {
 			*why = "traffic secrets were not exported";
@@ -240,31 +238,22 @@ tls_conn_rx_ready(const struct tls_conn *c)
 {
 	return !c->ssl_freed && c->rx_layer == TLS_LAYER_MBEDTLS && c->ra == NULL &&
 	    mbedtls_ssl_get_bytes_avail(&c->ssl) == 0 &&
-	    !mbedtls_ssl_check_pending(&c->ssl) && c->ssl.MBEDTLS_PRIVATE(in_left) == 0;
+	    !mbedtls_ssl_check_pending(&c->ssl) && tls_mbed_part_read(&c->ssl) == 0;
 }
 
-bool
-tls_keys_tx_ready(const struct tls_conn *c, const char **why)
+/* Whether TX may leave mbedTLS now: nothing of it unsent. */
+static bool
+tx_ready(const struct tls_conn *c, const char **why)
 {
 	if (c->keys == NULL) {
 		*why = "keys were not exported for this session";
 		return false;
 	}
-	if (c->ssl.MBEDTLS_PRIVATE(out_left) != 0 || c->spill != NULL) {
+	if (tls_mbed_unsent(&c->ssl) != 0 || c->spill != NULL) {
 		*why = "mbedTLS has unsent output";
 		return false;
 	}
 	return true;
-}
-
-/* Once TX has left mbedTLS, mbedTLS must never write to the socket. */
-static int
-bio_send_refused(void *p, const unsigned char *buf, size_t len)
-{
-	(void)p;
-	(void)buf;
-	(void)len;
-	return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
 }
 
 /* With both directions out of mbedTLS, its session has nothing left to
@@ -294,18 +283,24 @@ drop_mbedtls(struct tls_conn *c)
 	c->ra = NULL;
 }
 
-void
-tls_keys_tx_switched(struct tls_conn *c, enum tls_layer layer)
+int
+tls_keys_hand_over(struct tls_conn *c, bool tx, enum tls_layer layer,
+    int (*take)(struct tls_conn *c, bool tx, const char **why), const char **why)
 {
-	mbedtls_ssl_set_bio(&c->ssl, c, bio_send_refused,
-	    c->ssl.MBEDTLS_PRIVATE(f_recv), NULL);
-	c->tx_layer = layer;
+	if (tx ? !tx_ready(c, why) : !tls_conn_rx_ready(c)) {
+		if (!tx)
+			*why = "mbedTLS holds received bytes";
+		return -1;
+	}
+	if (take(c, tx, why) == -1)
+		return -1;
+	if (tx) {
+		/* From now on mbedTLS must never write to the socket. */
+		tls_conn_bio_tx_off(c);
+		c->tx_layer = layer;
+	} else {
+		c->rx_layer = layer;
+	}
 	drop_mbedtls(c);
-}
-
-void
-tls_keys_rx_switched(struct tls_conn *c, enum tls_layer layer)
-{
-	c->rx_layer = layer;
-	drop_mbedtls(c);
+	return 0;
 }

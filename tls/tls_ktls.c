@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,12 +87,26 @@ tls_ktls_available(void)
 	return probe_ok;
 }
 
-static void
-put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
+/* Where each AEAD's crypto_info (linux/tls.h) keeps its fields. */
+struct ktls_layout {
+	uint16_t cipher;
+	socklen_t size;
+	size_t key_len, key, iv, salt, rec_seq;	/* salt 0: none */
+};
+#define KTLS_GCM(type, cipher, key_len) { cipher, sizeof(struct type), key_len, \
+	offsetof(struct type, key), offsetof(struct type, iv), \
+	offsetof(struct type, salt), offsetof(struct type, rec_seq) }
+static const struct ktls_layout layouts[] = {
+	[TLS_AEAD_AES_128_GCM] = KTLS_GCM(tls12_crypto_info_aes_gcm_128,
+	    TLS_CIPHER_AES_GCM_128, 16),
+	[TLS_AEAD_AES_256_GCM] = KTLS_GCM(tls12_crypto_info_aes_gcm_256,
+	    TLS_CIPHER_AES_GCM_256, 32),
+	[TLS_AEAD_CHACHA20_POLY1305] = { TLS_CIPHER_CHACHA20_POLY1305,
+	    sizeof(struct tls12_crypto_info_chacha20_poly1305), 32,
+	    offsetof(struct tls12_crypto_info_chacha20_poly1305, key),
+	    offsetof(struct tls12_crypto_info_chacha20_poly1305, iv), 0,
+	    offsetof(struct tls12_crypto_info_chacha20_poly1305, rec_seq) },
+};
 
 /*
  * The kernel's crypto_info for one direction (tls_keys.c derived k).
@@ -102,35 +117,25 @@ put_be64(unsigned char *p, uint64_t v)
 static socklen_t
 fill_info(union ktls_info *ci, const struct tls_dir_keys *k)
 {
-	unsigned char seq8[8];
-	const unsigned char *explicit8 = k->v13 ? k->iv + 4 : seq8;
+	unsigned char *p = (unsigned char *)ci, seq8[8];
+	const struct ktls_layout *l;
 
-	put_be64(seq8, k->seq);
+	if ((size_t)k->aead >= sizeof(layouts) / sizeof(layouts[0]))
+		return 0;
+	l = &layouts[k->aead];
+	tls_put_be64(seq8, k->seq);
 	memset(ci, 0, sizeof(*ci));
 	ci->info.version = k->v13 ? TLS_1_3_VERSION : TLS_1_2_VERSION;
-	switch (k->aead) {
-	case TLS_AEAD_AES_128_GCM:
-		ci->info.cipher_type = TLS_CIPHER_AES_GCM_128;
-		memcpy(ci->g128.key, k->key, 16);
-		memcpy(ci->g128.salt, k->iv, 4);
-		memcpy(ci->g128.iv, explicit8, 8);
-		memcpy(ci->g128.rec_seq, seq8, 8);
-		return sizeof(ci->g128);
-	case TLS_AEAD_AES_256_GCM:
-		ci->info.cipher_type = TLS_CIPHER_AES_GCM_256;
-		memcpy(ci->g256.key, k->key, 32);
-		memcpy(ci->g256.salt, k->iv, 4);
-		memcpy(ci->g256.iv, explicit8, 8);
-		memcpy(ci->g256.rec_seq, seq8, 8);
-		return sizeof(ci->g256);
-	case TLS_AEAD_CHACHA20_POLY1305:
-		ci->info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-		memcpy(ci->cc.key, k->key, 32);
-		memcpy(ci->cc.iv, k->iv, 12);
-		memcpy(ci->cc.rec_seq, seq8, 8);
-		return sizeof(ci->cc);
+	ci->info.cipher_type = l->cipher;
+	memcpy(p + l->key, k->key, l->key_len);
+	memcpy(p + l->rec_seq, seq8, 8);
+	if (l->salt == 0) {
+		memcpy(p + l->iv, k->iv, 12);
+	} else {
+		memcpy(p + l->salt, k->iv, 4);
+		memcpy(p + l->iv, k->v13 ? k->iv + 4 : seq8, 8);
 	}
-	return 0;
+	return l->size;
 }
 
 static int
@@ -167,27 +172,16 @@ out:
 	return rc;
 }
 
-
 int
 tls_ktls_start_tx(struct tls_conn *c, const char **why)
 {
-	if (!tls_keys_tx_ready(c, why) || install(c, true, why) == -1)
-		return -1;
-	tls_keys_tx_switched(c, TLS_LAYER_KERNEL);
-	return 0;
+	return tls_keys_hand_over(c, true, TLS_LAYER_KERNEL, install, why);
 }
 
 int
 tls_ktls_start_rx(struct tls_conn *c, const char **why)
 {
-	if (!tls_conn_rx_ready(c)) {
-		*why = "mbedTLS holds received bytes";
-		return -1;
-	}
-	if (install(c, false, why) == -1)
-		return -1;
-	tls_keys_rx_switched(c, TLS_LAYER_KERNEL);
-	return 0;
+	return tls_keys_hand_over(c, false, TLS_LAYER_KERNEL, install, why);
 }
 
 /* Sends one alert record through kernel TLS. */

@@ -143,16 +143,6 @@ read_secret(const char *path, const struct tls_params *p, size_t max,
 	return read_fd(fd, path, max, b, which, err);
 }
 
-time_t
-tls_x509_time(const mbedtls_x509_time *t)
-{
-	struct tm tm = {
-		.tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
-		.tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec,
-	};
-	return timegm(&tm);
-}
-
 /* Our own certificate must be valid now: serving an expired one fails every
  * peer, so it is refused at start and on reload. */
 static int

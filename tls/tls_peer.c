@@ -291,10 +291,9 @@ int
 tls_peer_sni(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
     size_t len)
 {
-	struct tls_ctx *ctx = p;
-	struct tls_conn *c = ctx->current;
+	struct tls_conn *c = mbedtls_ssl_get_user_data_p(ssl);
 
-	(void)ssl;
+	(void)p;
 	if (c == NULL || c->sni != NULL)
 		return 0;
 	if (len > SNI_MAX)
@@ -328,8 +327,6 @@ tls_peer_verify(void *conn, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 			copy_id(c->peer_cn, sizeof(c->peer_cn), cn->p, cn->len);
 	}
 	policy(c->ctx, crt, depth, flags, &c->denied, &c->crl_stale);
-	if (c->crl_stale)
-		c->ctx->crl_stale_seen = true;
 	return 0;
 }
 
@@ -372,7 +369,7 @@ tls_conn_reverify(struct tls_conn *c, struct tls_ctx *ctx)
 	struct reverify rv = { .ctx = ctx };
 	uint32_t flags = 0;
 	unsigned char alert;
-	int authmode = ctx->conf.MBEDTLS_PRIVATE(authmode);
+	int authmode = ctx->authmode;
 
 	if (ctx->role == TLS_ROLE_SERVER && authmode == MBEDTLS_SSL_VERIFY_NONE)
 		return 0;

@@ -164,18 +164,11 @@ nonce(const struct tls_dir_keys *k, const unsigned char *explicit8, unsigned cha
 		n[4 + i] ^= (unsigned char)(k->seq >> (56 - 8 * i));
 }
 
-static void
-put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
 /* TLS 1.2's additional data: seq | type | version | plaintext length. */
 static void
 aad12(const struct tls_dir_keys *k, unsigned char type, size_t len, unsigned char a[13])
 {
-	put_be64(a, k->seq);
+	tls_put_be64(a, k->seq);
 	a[8] = type;
 	a[9] = 3;
 	a[10] = 3;
@@ -235,7 +228,7 @@ seal(struct tls_conn *c, unsigned char type, unsigned char *p, size_t len)
 	hdr[4] = (unsigned char)ct_len;
 	if (pre > HDR_LEN) {
 		explicit = hdr + HDR_LEN;
-		put_be64(explicit, k->seq);
+		tls_put_be64(explicit, k->seq);
 	}
 	nonce(k, explicit, n);
 	if (!k->v13)
@@ -606,31 +599,23 @@ start(struct tls_conn *c, bool tx, const char **why)
 		dir_free(d);
 		return -1;
 	}
+	if (tx)
+		r->tx_on = true;
+	else
+		r->rx_on = true;
 	return 0;
 }
 
 int
 tls_rec_start_tx(struct tls_conn *c, const char **why)
 {
-	if (!tls_keys_tx_ready(c, why) || start(c, true, why) == -1)
-		return -1;
-	c->rec->tx_on = true;
-	tls_keys_tx_switched(c, TLS_LAYER_OWN);
-	return 0;
+	return tls_keys_hand_over(c, true, TLS_LAYER_OWN, start, why);
 }
 
 int
 tls_rec_start_rx(struct tls_conn *c, const char **why)
 {
-	if (!tls_conn_rx_ready(c)) {
-		*why = "mbedTLS holds received bytes";
-		return -1;
-	}
-	if (start(c, false, why) == -1)
-		return -1;
-	c->rec->rx_on = true;
-	tls_keys_rx_switched(c, TLS_LAYER_OWN);
-	return 0;
+	return tls_keys_hand_over(c, false, TLS_LAYER_OWN, start, why);
 }
 
 bool

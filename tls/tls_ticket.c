@@ -20,6 +20,25 @@
  *
  *   ticket = name(4) | iv(12) | AES-GCM(issued(8) | not_after(8) | id_len(2)
  *            | id | der_len(2) | der | mbedTLS session) | tag(16)
+ *
+ * Why not mbedTLS's mbedtls_ssl_ticket (3.6), with mbedtls_ssl_ticket_rotate()
+ * sharing one key between the workers: it seals the mbedTLS session alone,
+ * under one lifetime for every ticket, and of what this format guarantees
+ * it keeps only "void after a reload" (a new context per reload, a new
+ * key).  The cap at the peer certificate's notAfter it cannot keep:
+ * mbedtls_ssl_ticket_write() gives every ticket the context's lifetime,
+ * and mbedtls_ssl_ticket_parse() checks the ticket's age only.  Enforcing
+ * the cap around it means reading the restored session's certificate,
+ * which has no public getter (the parse callback gets a session, not an
+ * ssl context), or refusing after the handshake, which turns a ticket of
+ * a since-renewed certificate into a failed connection instead of a full
+ * handshake.  The shared key would not stay shared either: a context not
+ * rotated again before its lifetime ends makes a random key of its own,
+ * so every worker's context would need rotating, from the main thread,
+ * on time, or reconnects to another worker would stop resuming.  And the
+ * callbacks would still need the connection (tls_ticket_step()) for the
+ * identity.  Ours is one AEAD call each way under a key the material
+ * holds read-only; what it seals is what resumption must know.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +55,20 @@
 #define TAG_LEN		16
 #define LIFETIME_S	(2 * 3600)	/* a ticket is good for two hours at most */
 
-static void
-put64(unsigned char *p, uint64_t v)
+/*
+ * mbedTLS calls the ticket callbacks with the context's p_ticket only, not
+ * with the session's connection, which they read and fill (identity,
+ * certificate).  So tls_conn_handshake() names the connection here for
+ * the length of its call into mbedTLS, where alone the callbacks run: per
+ * thread, since each worker drives its own handshakes.  Nothing outlives
+ * that call, and the context stays immutable.
+ */
+static _Thread_local struct tls_conn *stepping;
+
+void
+tls_ticket_step(struct tls_conn *c)
 {
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
+	stepping = c;
 }
 
 int
@@ -57,7 +85,7 @@ ticket_write(void *p, const mbedtls_ssl_session *session, unsigned char *start,
     const unsigned char *end, size_t *tlen, uint32_t *lifetime)
 {
 	struct tls_ctx *ctx = p;
-	struct tls_conn *c = ctx->current;
+	struct tls_conn *c = stepping != NULL && stepping->ctx == ctx ? stepping : NULL;
 	const mbedtls_x509_crt *peer = c ? mbedtls_ssl_get_peer_cert(&c->ssl) : NULL;
 	const unsigned char *der = peer ? peer->raw.p : c ? c->peer_der : NULL;
 	size_t der_len = peer ? peer->raw.len : c ? c->peer_der_len : 0;
@@ -72,8 +100,8 @@ ticket_write(void *p, const mbedtls_ssl_session *session, unsigned char *start,
 	memcpy(start, ctx->ticket_name, NAME_LEN);
 	if (getrandom(start + NAME_LEN, IV_LEN, 0) != IV_LEN)
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
-	put64(q, (uint64_t)now);
-	put64(q + 8, (uint64_t)not_after);
+	tls_put_be64(q, (uint64_t)now);
+	tls_put_be64(q + 8, (uint64_t)not_after);
 	q[16] = (unsigned char)(id_len >> 8);
 	q[17] = (unsigned char)id_len;
 	memcpy(q + 18, c->peer_id, id_len);
@@ -101,7 +129,7 @@ static int
 ticket_parse(void *p, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
 {
 	struct tls_ctx *ctx = p;
-	struct tls_conn *c = ctx->current;
+	struct tls_conn *c = stepping != NULL && stepping->ctx == ctx ? stepping : NULL;
 	unsigned char *pt = buf + NAME_LEN + IV_LEN, *q;
 	size_t ptlen, id_len, der_len;
 	uint64_t issued, not_after, now = (uint64_t)time(NULL);

@@ -3,11 +3,13 @@
 valid against examples/mtlsd-audit.schema.json (python3-jsonschema, draft
 2020-12), with its keys in the schema's order.
 
-The files are read as strict UTF-8 and each line as strict JSON (no
+The files (gzip-compressed ones too, as logrotate leaves them) are read
+as strict UTF-8 and each line as strict JSON (no
 duplicate keys).  Prints "FILE:LINE: why" for each bad record and
 "records=N files=N" at the end; exits 1 if any record was bad, 2 if the
 schema itself is not valid or jsonschema is missing.
 """
+import gzip
 import json
 import sys
 
@@ -41,6 +43,8 @@ def main():
     for path in sys.argv[2:]:
         with open(path, "rb") as f:
             data = f.read()
+        if data[:2] == b"\x1f\x8b":     # logrotate's compress: gzip
+            data = gzip.decompress(data)
         if data and not data.endswith(b"\n"):
             print("%s: the last line is not terminated" % path)
             bad += 1

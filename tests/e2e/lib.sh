@@ -5,6 +5,8 @@
 # that accepts, a line in a log) instead of sleeps, a throwaway PKI, and
 # start/stop of mtlsd and background peers with their exit status checked.
 set -u
+# Debian's tools first, as tests/run.sh does (a file may be run alone).
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${MTLSD_BUILD:-$TOP/build}
 MTLSD="$BUILD/mtlsd"
@@ -27,8 +29,8 @@ stop_all() {
 }
 
 # audit_files: the audit logs this test's configs name (audit_log = PATH,
-# relative to the config's directory), with their rotated copies (PATH.*),
-# those that exist.
+# relative to the config's directory), with their rotated copies (PATH.*,
+# gzip-compressed ones too), those that exist under $T.
 audit_files() {
 	local ini p f
 	while IFS= read -r ini; do
@@ -37,6 +39,9 @@ audit_files() {
 			p=${p%"${p##*[![:space:]]}"}
 			[ -n "$p" ] && [ "$p" != - ] || continue
 			case $p in /*) ;; *) p="$(dirname "$ini")/$p" ;; esac
+			# Only this test's own files (a packaged example names
+			# /var/log/mtlsd, which is not the test's).
+			case $p in "$T"/*) ;; *) continue ;; esac
 			for f in "$p" "$p".*; do
 				[ -f "$f" ] && echo "$f"
 			done
@@ -138,7 +143,7 @@ bg() {
 bg_peer() {
 	local name=$1; shift
 	bg "$name" $PEER "$@"
-	wait_log "$T/$name.log" '^ready' 10 || { note "$name did not start"; cat "$T/$name.log"; return 1; }
+	wait_log "$T/$name.log" '^ready' 30 || { note "$name did not start"; cat "$T/$name.log"; return 1; }
 }
 
 # stop NAME: SIGTERM, then wait; returns the exit status.

@@ -14,8 +14,9 @@ mesh_node_conf() {
 		printf '[global]\nworkers = 1\ncert = %s\nkey = %s\nca = %s\n' \
 		    "$dir/pki/$name.crt" "$dir/pki/$name.key" "$dir/pki/ca.crt"
 		printf 'allow_inbound = 22\nadmin_listen = 127.0.0.1:9901\n'
-		# Ranks start seconds apart: a refused tunnel end is retried this long.
-		printf 'connect_timeout = 15s\n'
+		# Ranks start seconds apart (tens of them on a loaded machine): a
+		# refused tunnel end is retried this long.
+		printf 'connect_timeout = 60s\n'
 		for line in "$@"; do printf '%s\n' "$line"; done
 		cat <<-EOF
 

@@ -18,9 +18,13 @@ mkdir -p "$T/etc"
 	$M issue --dir "$T/etc" --name backend --san dns:backend.internal
 	$M issue --dir "$T/etc" --name node --san ip:10.0.0.2,uri:spiffe://train.example/node/2
 } > "$T/etc.log" 2>&1
+# The copies go beside the PKI, as they would in /etc/mtlsd: mtlsd.ini's
+# relative paths (node.crt) are read from its own directory.  check tries
+# the audit log's directory too: /var/log/mtlsd becomes $T/log.
+mkdir -p "$T/log"
 for ex in "$TOP"/examples/*.ini; do
-	sed "s|/etc/mtlsd|$T/etc|g" "$ex" > "$T/$(basename "$ex")"
-	out=$("$MTLSD" check -c "$T/$(basename "$ex")" 2>&1)
+	sed "s|/etc/mtlsd|$T/etc|g; s|/var/log/mtlsd|$T/log|g" "$ex" > "$T/etc/$(basename "$ex")"
+	out=$("$MTLSD" check -c "$T/etc/$(basename "$ex")" 2>&1)
 	check "mtlsd check accepts examples/$(basename "$ex") ($out)" grep -q ': OK' <<< "$out"
 done
 

@@ -34,7 +34,7 @@ def job(rank, port, marker, hold, mode="full"):
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="10.77.1.1", MASTER_PORT=port)
     dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=2,
-                            timeout=datetime.timedelta(seconds=20))
+                            timeout=datetime.timedelta(seconds=90))
     if mode == "join":
         t = torch.ones(1024)
         dist.all_reduce(t)

@@ -363,6 +363,7 @@ test_defaults(void **state)
 	assert_null(cfg->user);
 	assert_false(cfg->admin_enabled);
 	assert_int_equal(cfg->drain_timeout_ms, CONFIG_DEFAULT_DRAIN_TIMEOUT_MS);
+	assert_int_equal(cfg->drain_grace_ms, 0);
 
 	assert_int_equal(r->connect.kind, ADDR_UNIX);
 	assert_string_equal(r->connect.path, "/run/app.sock");
@@ -1368,6 +1369,7 @@ test_global_keys(void **state)
 		"workers = auto\n"
 		"user = root\n"
 		"drain_timeout = 2m\n"
+		"drain_grace = 15s\n"
 		"audit_log = audit/log.jsonl\n"
 		"metrics_peer_limit = 1000\n"
 		"readyz_upstream = yes\n"
@@ -1381,6 +1383,7 @@ test_global_keys(void **state)
 		"user = no-such-user-mtlsd-test\n"
 		"metrics_peer_limit = 1001\n"
 		"readyz_upstream = sometimes\n"
+		"drain_grace = 15\n"
 		"[s]\n"
 		"mode = server\n"
 		"listen = 127.0.0.1:7443\n"
@@ -1392,12 +1395,13 @@ test_global_keys(void **state)
 	assert_int_equal(cfg->workers, 0);
 	assert_string_equal(cfg->user, "root");
 	assert_int_equal(cfg->drain_timeout_ms, 120000);
+	assert_int_equal(cfg->drain_grace_ms, 15000);
 	assert_string_equal(cfg->audit_log, in_dir("audit/log.jsonl"));
 	assert_int_equal(cfg->metrics_peer_limit, 1000);
 	assert_true(cfg->readyz_upstream);
 	config_free(cfg);
 
-	assert_int_equal(load_bad("globals-bad.ini", bad), 4);
+	assert_int_equal(load_bad("globals-bad.ini", bad), 5);
 	expect_error(line_of(bad, "workers"),
 	    "workers: expected auto or a number from 1 to 256: '257'");
 	expect_error(line_of(bad, "user"), "user: no such user 'no-such-user-mtlsd-test'");
@@ -1405,6 +1409,8 @@ test_global_keys(void **state)
 	    "metrics_peer_limit: expected a number from 0 to 1000: '1001'");
 	expect_error(line_of(bad, "readyz"),
 	    "readyz_upstream: expected yes or no: 'sometimes'");
+	expect_error(line_of(bad, "drain_grace"),
+	    "drain_grace: a duration needs a unit: ms, s, m or h: '15'");
 }
 
 static void

@@ -1654,8 +1654,8 @@ server_crl(const char *crl, bool stale_refuse)
 static void
 test_crl_revoked(void **state)
 {
-	struct tls_material *sm;
-	struct tls_ctx *ctx;
+	struct tls_material *sm, *cm;
+	struct pair pr;
 	char id[256];
 
 	(void)state;
@@ -1665,9 +1665,11 @@ test_crl_revoked(void **state)
 	expect_admitted(sm, dir, "client", id, sizeof(id));
 	assert_string_equal(id, "spiffe://t/client");
 	/* A current CRL is not stale. */
-	ctx = ctx_of(sm);
-	assert_false(tls_ctx_take_crl_stale(ctx));
-	tls_ctx_unref(ctx);
+	cm = client_m(dir, "client");
+	pair_up(&pr, sm, cm, "localhost");
+	assert_false(tls_conn_crl_stale(pr.s));
+	pair_close(&pr);
+	tls_material_unref(cm);
 	tls_material_unref(sm);
 }
 
@@ -1701,8 +1703,8 @@ test_crl_stale_warns(void **state)
 	sm = server_crl("stale.pem", false);
 	cm = client_m(dir, "client");
 	pair_up(&pr, sm, cm, "localhost");
-	assert_true(tls_ctx_take_crl_stale(pr.sctx));
-	assert_false(tls_ctx_take_crl_stale(pr.sctx));
+	assert_true(tls_conn_crl_stale(pr.s));
+	assert_false(tls_conn_crl_stale(pr.c));	/* the client used no CRL */
 	pair_close(&pr);
 	tls_material_unref(cm);
 	/* Stale, but what it lists is still revoked. */
