@@ -97,6 +97,15 @@ pki_issue(const char *dir, const char *ca_name, const struct pki_cert *certs,
 	return 0;
 }
 
+int
+pki_make(char *dir, size_t len, const char *tag, const struct pki_cert *certs,
+    size_t n)
+{
+	if (pki_mkdtemp(dir, len, tag) == -1)
+		return -1;
+	return pki_issue(dir, NULL, certs, n);
+}
+
 const char *
 pki_at(const char *d, const char *name)
 {

@@ -25,6 +25,10 @@ int pki_mkdtemp(char *dir, size_t len, const char *tag);
 int pki_issue(const char *dir, const char *ca_name, const struct pki_cert *certs,
     size_t n);
 
+/* pki_mkdtemp(), then pki_issue() there with certs' default CA name. */
+int pki_make(char *dir, size_t len, const char *tag, const struct pki_cert *certs,
+    size_t n);
+
 /* Runs certs_main("certs", argv...); argv ends with NULL.  Its stdout goes
  * to out_path (NULL: /dev/null); its stderr stays, to explain a failure. */
 int pki_certs(const char *out_path, const char *const *argv);
