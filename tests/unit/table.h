@@ -15,6 +15,21 @@
 /* The number of rows in a static table. */
 #define ROWS(t)	(sizeof(t) / sizeof((t)[0]))
 
+/* Appends the tests of a static array of cmocka tests to tests[n++]. */
+#define TESTS_APPEND(tests, n, fixed) \
+	for (size_t test_i_ = 0; test_i_ < ROWS(fixed); test_i_++) \
+		(tests)[(n)++] = (fixed)[test_i_]
+
+/*
+ * Appends one cmocka test per row of the static table rows to tests[n++]:
+ * named by the row's name member, running func with *state the row.  A
+ * table whose rows are tests of their own gets a TAP line per row.
+ */
+#define ROW_TESTS(tests, n, rows, func) \
+	for (size_t row_i_ = 0; row_i_ < ROWS(rows); row_i_++) \
+		(tests)[(n)++] = (struct CMUnitTest){ .name = (rows)[row_i_].name, \
+		    .test_func = (func), .initial_state = (void *)&(rows)[row_i_] }
+
 static char table_row[1024];	/* what row_at() last named */
 
 /* Names the row under test (printf-style), for the failures that follow. */

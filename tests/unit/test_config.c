@@ -15,7 +15,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <grp.h>
 #include <ini.h>
 #include <limits.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "tests/unit/pki.h"
 #include "tests/unit/table.h"
 
 static char dir[PATH_MAX];	/* the temp dir, as realpath() names it */
@@ -38,6 +38,11 @@ static char *errtext;		/* what the last config_load wrote to errs */
 	"cert = node.crt\n" \
 	"key = node.key\n" \
 	"ca = ca.crt\n"
+
+/* A route section: its name, mode, listen and connect, a line each. */
+#define ROUTE(name, mode, listen, connect) \
+	"[" name "]\n" "mode = " mode "\n" "listen = " listen "\n" \
+	"connect = " connect "\n"
 
 /* dir/name in one of a few rotating buffers. */
 static const char *
@@ -165,15 +170,6 @@ expect_error(int line, const char *fmt, ...)
 }
 
 static int
-nftw_rm(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
 	char tmpl[] = "/tmp/test_config.XXXXXX";
@@ -201,7 +197,7 @@ teardown(void **state)
 	(void)state;
 	free(errtext);
 	errtext = NULL;
-	if (dir[0] != '\0' && nftw(dir, nftw_rm, 16, FTW_DEPTH | FTW_PHYS) == -1)
+	if (dir[0] != '\0' && pki_rm(dir) == -1)
 		return -1;
 	return 0;
 }
@@ -220,20 +216,14 @@ static const char good_pair[] =
 	"key = node.key\n"
 	"ca = ca.crt\n"
 	"\n"
-	"[trainer-in]\n"
-	"mode = server\n"
-	"listen = 0.0.0.0:7443\n"
-	"connect = 127.0.0.1:29500   ; the app\n"
+	ROUTE("trainer-in", "server", "0.0.0.0:7443", "127.0.0.1:29500   ; the app")
 	"allow_peers = uri:spiffe://train.example/worker/*,\n"
 	"    dns:*.train.internal\n"
 	"  ; a comment between continuation lines\n"
 	"\t, cn:node-7\n"
 	"allow_peers = ip:10.0.0.0/8\n"
 	"\n"
-	"[trainer-out]\n"
-	"mode = client\n"
-	"listen = 127.0.0.1:29501\n"
-	"connect = node2.train.internal:7443\n"
+	ROUTE("trainer-out", "client", "127.0.0.1:29501", "node2.train.internal:7443")
 	"server_name = node2.train.internal\n"
 	"ca = @/other-ca.crt\n"
 	"cert = sub/other.crt\n"
@@ -349,10 +339,7 @@ test_defaults(void **state)
 {
 	static const char text[] =
 		GLOBAL_TLS
-		"[only]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = unix:/run/app.sock\n";
+		ROUTE("only", "server", "127.0.0.1:7443", "unix:/run/app.sock");
 	struct config *cfg = load_ok("defaults.ini", text);
 	const struct route_config *r = config_route(cfg, "only");
 
@@ -401,15 +388,9 @@ test_inheritance(void **state)
 		"ktls = off\n"
 		"insecure_key_permissions = yes\n"
 		"\n"
-		"[a]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7001\n"
-		"connect = 127.0.0.1:8001\n"
+		ROUTE("a", "server", "127.0.0.1:7001", "127.0.0.1:8001")
 		"\n"
-		"[b]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7002\n"
-		"connect = 127.0.0.1:8002\n"
+		ROUTE("b", "server", "127.0.0.1:7002", "127.0.0.1:8002")
 		"cert = sub/other.crt\n"
 		"key = sub/other.key\n"
 		"ca = sub/ca.crt\n"
@@ -461,16 +442,10 @@ test_relative_config_path(void **state)
 		"cert = other.crt\n"
 		"key = ./other.key\n"
 		"ca = ../ca.crt\n"
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n";
+		ROUTE("r", "server", "127.0.0.1:7443", "127.0.0.1:8443");
 	static const char text2[] =
 		GLOBAL_TLS
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n";
+		ROUTE("r", "server", "127.0.0.1:7443", "127.0.0.1:8443");
 	char cwd[PATH_MAX], want[PATH_MAX];
 	struct config *cfg;
 	const struct route_config *r;
@@ -516,10 +491,7 @@ test_lists(void **state)
 {
 	static const char text[] =
 		GLOBAL_TLS
-		"[s]\n"
-		"mode = server\n"
-		"listen = [::1]:7443\n"
-		"connect = localhost:8443\n"
+		ROUTE("s", "server", "[::1]:7443", "localhost:8443")
 		"allow_peers = dns:a.example ,dns:b.example,, cn:x y\n"
 		"  cn:c;d\n"
 		"allow_cidr = 10.0.0.0/8, fd00::/8\n"
@@ -581,10 +553,7 @@ static const struct refusal refusals[] = {
 		GLOBAL_TLS
 		"log_level = loud\n"
 		"tls_min_version = 1.1\n"
-		"[r]\n"
-		"mode = proxy\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("r", "proxy", "127.0.0.1:7443", "127.0.0.1:8443")
 		"client_auth = maybe\n"
 		"ktls = sometimes\n"
 		"insecure_key_permissions = perhaps\n"
@@ -602,10 +571,7 @@ static const struct refusal refusals[] = {
 		GLOBAL_TLS
 		"handshake_timeout = 10\n"
 		"drain_timeout = 1.5s\n"
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("r", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"idle_timeout = 5 m\n", 3, {
 		{ "handshake", 0, "handshake_timeout: a duration needs a unit: ms, s, m or h: '10'" },
 		{ "drain", 0, "drain_timeout: unknown duration unit (use ms, s, m or h): '1.5s'" },
@@ -628,25 +594,13 @@ static const struct refusal refusals[] = {
 		{ "[no-mode]", 0, "[no-mode]: missing 'mode' (server, client or transparent)" } } },
 	{ "test_listen_clash", "clash1.ini",
 		GLOBAL_TLS
-		"[a]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8001\n"
-		"[b]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8002\n", 1, {
+		ROUTE("a", "server", "127.0.0.1:7443", "127.0.0.1:8001")
+		ROUTE("b", "server", "127.0.0.1:7443", "127.0.0.1:8002"), 1, {
 		{ "listen", 2, "listen 127.0.0.1:7443 clashes with route [a] (line {listen})" } } },
 	{ "test_listen_clash_wildcards", "clash2.ini",
 		GLOBAL_TLS
-		"[a]\n"
-		"mode = server\n"
-		"listen = 0.0.0.0:7443\n"
-		"connect = 127.0.0.1:8001\n"
-		"[b]\n"
-		"mode = client\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8002\n"
+		ROUTE("a", "server", "0.0.0.0:7443", "127.0.0.1:8001")
+		ROUTE("b", "client", "127.0.0.1:7443", "127.0.0.1:8002")
 		"[c]\n"
 		"mode = server\n"
 		"listen = 127.0.0.1:7444\n"	/* another port: fine */
@@ -659,41 +613,26 @@ static const struct refusal refusals[] = {
 		{ "[::]:7444", 0, "listen [::]:7444 clashes with route [c] (line {127.0.0.1:7444})" } } },
 	{ "test_listen_clash_unix", "clash3.ini",
 		GLOBAL_TLS
-		"[a]\n"
-		"mode = client\n"
-		"listen = unix:/run/a.sock\n"
-		"connect = 127.0.0.1:8001\n"
-		"[b]\n"
-		"mode = client\n"
-		"listen = unix:/run/a.sock\n"
-		"connect = 127.0.0.1:8002\n", 1, {
+		ROUTE("a", "client", "unix:/run/a.sock", "127.0.0.1:8001")
+		ROUTE("b", "client", "unix:/run/a.sock", "127.0.0.1:8002"), 1, {
 		{ "listen", 2, "listen unix:/run/a.sock clashes with route [a] (line {listen})" } } },
 	{ "test_key_twice", "twice.ini",
 		GLOBAL_TLS
 		"ca = ca.crt\n"
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("r", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"connect = 127.0.0.1:9443\n", 2, {
 		{ "ca = ", 2, "'ca' is set twice (first at line {ca = })" },
 		{ "connect", 2, "'connect' is set twice (first at line {connect})" } } },
 	{ "test_continued_single_value", "cont.ini",
 		GLOBAL_TLS
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("r", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"   127.0.0.1:9443\n", 1, {
 		{ "   127", 0, "'connect' takes one value; this indented line continues it" } } },
 	{ "test_wrong_scope", "scope.ini",
 		GLOBAL_TLS
 		"listen = 127.0.0.1:7000\n"
 		"allow_peers = cn:x\n"
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("r", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"workers = 2\n"
 		"admin_listen = 127.0.0.1:9901\n", 4, {
 		{ "7000", 0, "'listen' belongs in a route section, not [global]" },
@@ -704,21 +643,12 @@ static const struct refusal refusals[] = {
 		"; no section yet\n"
 		"workers = 2\n"
 		GLOBAL_TLS
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n", 1, {
+		ROUTE("r", "server", "127.0.0.1:7443", "127.0.0.1:8443"), 1, {
 		{ "workers", 0, "'workers' is outside any section; put it under [global] or a route" } } },
 	{ "test_duplicate_section", "dupsec.ini",
 		GLOBAL_TLS
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7444\n"
-		"connect = 127.0.0.1:8444\n"
+		ROUTE("r", "server", "127.0.0.1:7443", "127.0.0.1:8443")
+		ROUTE("r", "server", "127.0.0.1:7444", "127.0.0.1:8444")
 		"[global]\n"
 		"workers = 2\n", 2, {
 		{ "[r]", 2, "route [r] appears twice (first at line {[r]})" },
@@ -730,10 +660,7 @@ static const struct refusal refusals[] = {
 		"[]\n"
 		"[this-name-is-sixty-four-characters-long-which-is-one-too-many-xy]\n"
 		"[unclosed\n"
-		"[ok_name-1.x]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n", 4, {
+		ROUTE("ok_name-1.x", "server", "127.0.0.1:7443", "127.0.0.1:8443"), 4, {
 		{ "[a/b]", 0, "bad section name [a/b]: " SECTION_WHY },
 		{ "[]", 0, "bad section name []: " SECTION_WHY },
 		{ "[this-name", 0, "bad section name "
@@ -750,10 +677,7 @@ static const struct refusal refusals[] = {
 		"[c d]\n"
 		"mode = server\n"
 		"listen = 127.0.0.1:7002\n"
-		"[ok]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("ok", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"[ok]\n"
 		"mode = server\n", 3, {
 		{ "[a/b]", 0, "bad section name [a/b]: " SECTION_WHY },
@@ -776,23 +700,14 @@ static const struct refusal refusals[] = {
 		"cert = node.crt\n"
 		"key = node.key\n"
 		"ca = no-such-ca.crt\n"
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("r", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"cert = @/nope/missing.crt\n", 2, {
 		{ "no-such-ca", 0, "ca: cannot read '@/no-such-ca.crt': No such file or directory" },
 		{ "missing.crt", 0, "cert: cannot read '@/nope/missing.crt': No such file or directory" } } },
 	{ "test_server_needs_cert_key_ca", "nocert.ini",
-		"[s]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("s", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"\n"
-		"[lb]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7444\n"
-		"connect = 127.0.0.1:8444\n"
+		ROUTE("lb", "server", "127.0.0.1:7444", "127.0.0.1:8444")
 		"client_auth = none\n"
 		"cert = node.crt\n"
 		"key = node.key\n", 3, {
@@ -801,14 +716,8 @@ static const struct refusal refusals[] = {
 		{ "[s]", 0, "[s]: missing 'ca': it verifies client certificates "
 		    "(or set client_auth = none)" } } },
 	{ "test_client_needs_ca", "noca.ini",
-		"[c]\n"
-		"mode = client\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = node2.example:7443\n"
-		"[c2]\n"
-		"mode = client\n"
-		"listen = 127.0.0.1:7444\n"
-		"connect = unix:/run/peer.sock\n"
+		ROUTE("c", "client", "127.0.0.1:7443", "node2.example:7443")
+		ROUTE("c2", "client", "127.0.0.1:7444", "unix:/run/peer.sock")
 		"ca = ca.crt\n"
 		"cert = node.crt\n", 3, {
 		{ "[c]", 0, "[c]: missing 'ca': a client route always verifies the server" },
@@ -817,17 +726,11 @@ static const struct refusal refusals[] = {
 		    "there is no host name to check the server's certificate against" } } },
 	{ "test_keys_for_other_mode", "othermode.ini",
 		GLOBAL_TLS
-		"[c]\n"
-		"mode = client\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = node2.example:7443\n"
+		ROUTE("c", "client", "127.0.0.1:7443", "node2.example:7443")
 		"client_auth = require\n"
 		"allow_peers = cn:x\n"
 		"send_proxy = v2\n"
-		"[s]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7444\n"
-		"connect = 127.0.0.1:8444\n"
+		ROUTE("s", "server", "127.0.0.1:7444", "127.0.0.1:8444")
 		"server_name = node2.example\n"
 		"expect_peers = cn:y\n", 5, {
 		{ "client_auth", 0, "[c]: 'client_auth' applies to server routes only" },
@@ -839,20 +742,14 @@ static const struct refusal refusals[] = {
 		    "(server routes use allow_peers)" } } },
 	{ "test_allow_peers_auth_none", "authnone.ini",
 		GLOBAL_TLS
-		"[s]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("s", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"allow_peers = dns:*.example\n"
 		"client_auth = none\n", 1, {
 		{ "allow_peers", 0, "[s]: 'allow_peers' needs client certificates; it "
 		    "cannot be used with client_auth = none" } } },
 	{ "test_bad_list_item", "badlist.ini",
 		GLOBAL_TLS
-		"[s]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("s", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"allow_peers = dns:ok.example, dns:foo*.x\n"
 		"allow_cidr = 10.1.2.3/8\n", 2, {
 		{ "allow_peers", 0, "allow_peers: dns: '*' must be a whole label, such "
@@ -863,37 +760,22 @@ static const struct refusal refusals[] = {
 	 * reported as "port 0" or as clashing with another bad listen. */
 	{ "test_bad_listen_reported_once", "badlisten.ini",
 		GLOBAL_TLS
-		"[a]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:0\n"
-		"connect = 127.0.0.1:8443\n"
-		"[b]\n"
-		"mode = server\n"
-		"listen = ::1:7443\n"
-		"connect = 127.0.0.1:8444\n"
-		"[c]\n"
-		"mode = server\n"
-		"listen = 7445\n"
-		"connect = 127.0.0.1:8445\n", 3, {
+		ROUTE("a", "server", "127.0.0.1:0", "127.0.0.1:8443")
+		ROUTE("b", "server", "::1:7443", "127.0.0.1:8444")
+		ROUTE("c", "server", "7445", "127.0.0.1:8445"), 3, {
 		{ "127.0.0.1:0", 0, "listen: port must be a number from 1 to 65535: '127.0.0.1:0'" },
 		{ "::1:7443", 0, "listen: an IPv6 address needs brackets: [v6]:port: '::1:7443'" },
 		{ "= 7445", 0, "listen: expected host:port, [v6]:port or unix:/path: '7445'" } } },
 	{ "test_admin_listen_unix", "admin1.ini",
 		GLOBAL_TLS
 		"admin_listen = unix:/run/admin.sock\n"
-		"[s]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n", 1, {
+		ROUTE("s", "server", "127.0.0.1:7443", "127.0.0.1:8443"), 1, {
 		{ "admin_listen", 0, "admin_listen: a unix socket is not allowed here: "
 		    "'unix:/run/admin.sock'" } } },
 	{ "test_admin_listen_clash", "admin2.ini",
 		GLOBAL_TLS
 		"admin_listen = 127.0.0.1:9901\n"
-		"[s]\n"
-		"mode = server\n"
-		"listen = 0.0.0.0:9901\n"
-		"connect = 127.0.0.1:8443\n", 1, {
+		ROUTE("s", "server", "0.0.0.0:9901", "127.0.0.1:8443"), 1, {
 		{ "listen = 0.0.0.0", 0, "listen 0.0.0.0:9901 clashes with admin_listen "
 		    "(line {admin_listen})" } } },
 	{ "test_global_keys_bad", "globals-bad.ini",
@@ -902,10 +784,7 @@ static const struct refusal refusals[] = {
 		"user = no-such-user-mtlsd-test\n"
 		"metrics_peer_limit = 1001\n"
 		"readyz_upstream = sometimes\n"
-		"[s]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n", 4, {
+		ROUTE("s", "server", "127.0.0.1:7443", "127.0.0.1:8443"), 4, {
 		{ "workers", 0, "workers: expected auto or a number from 1 to 256: '257'" },
 		{ "user", 0, "user: no such user 'no-such-user-mtlsd-test'" },
 		{ "metrics_peer_limit", 0, "metrics_peer_limit: expected a number from 0 to 1000: '1001'" },
@@ -923,18 +802,12 @@ static const struct refusal refusals[] = {
 		"[global]\n"
 		"log_level = loud\n"
 		"ca = ca.crt\n"
-		"[a]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("a", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"cert = node.crt\n"
 		"key = node.key\n"
 		"bogus = 1\n"
 		"idle_timeout = 10\n"
-		"[b]\n"
-		"mode = client\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = node2.example:7443\n"
+		ROUTE("b", "client", "127.0.0.1:7443", "node2.example:7443")
 		"client_auth = none\n"
 		"[a]\n"
 		"[c]\n"
@@ -955,36 +828,15 @@ static const struct refusal refusals[] = {
 		{ NULL, 0, "no routes: add a section such as [name] with mode, listen and connect" } } },
 	{ "test_transparent_refused", "transparent-bad.ini",
 		GLOBAL_TLS
-		"[t-fixed]\n"
-		"mode = transparent\n"
-		"listen = 127.0.0.1:15001\n"
-		"connect = 10.0.0.2:7443\n"
-		"[t-unix]\n"
-		"mode = transparent\n"
-		"listen = unix:/run/t.sock\n"
-		"connect = original:7443\n"
-		"[s-open]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = original\n"
-		"[s-port]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7444\n"
-		"connect = original:80\n"
+		ROUTE("t-fixed", "transparent", "127.0.0.1:15001", "10.0.0.2:7443")
+		ROUTE("t-unix", "transparent", "unix:/run/t.sock", "original:7443")
+		ROUTE("s-open", "server", "127.0.0.1:7443", "original")
+		ROUTE("s-port", "server", "127.0.0.1:7444", "original:80")
 		"allow_ports = 80\n"
-		"[s-fixed]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7445\n"
-		"connect = 127.0.0.1:80\n"
+		ROUTE("s-fixed", "server", "127.0.0.1:7445", "127.0.0.1:80")
 		"allow_ports = 80\n"
-		"[c-orig]\n"
-		"mode = client\n"
-		"listen = 127.0.0.1:7446\n"
-		"connect = original:7443\n"
-		"[bad-ports]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7447\n"
-		"connect = original\n"
+		ROUTE("c-orig", "client", "127.0.0.1:7446", "original:7443")
+		ROUTE("bad-ports", "server", "127.0.0.1:7447", "original")
 		"allow_ports = 9000-8000, 0, 70000, 80x\n", 0, {
 		{ "10.0.0.2:7443", 0, "[t-fixed]: a transparent route connects to "
 		    "original:PORT, PORT being the peers' mtlsd server route" },
@@ -1061,10 +913,7 @@ test_indented_section_header(void **state)
 {
 	static const char text[] =
 		GLOBAL_TLS
-		"[a]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7001\n"
-		"connect = 127.0.0.1:8001\n"
+		ROUTE("a", "server", "127.0.0.1:7001", "127.0.0.1:8001")
 		"  [b]\n"
 		"  mode = server\n"
 		"  listen = 127.0.0.1:7002\n"
@@ -1151,10 +1000,7 @@ test_unreadable_mode000(void **state)
 {
 	static const char text[] =
 		GLOBAL_TLS
-		"[r]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("r", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"key = locked.key\n";
 	int loaded;
 
@@ -1280,15 +1126,9 @@ test_transparent_routes(void **state)
 {
 	static const char text[] =
 		GLOBAL_TLS
-		"[mesh-out]\n"
-		"mode = transparent\n"
-		"listen = 127.0.0.1:15001\n"
-		"connect = original:7443\n"
+		ROUTE("mesh-out", "transparent", "127.0.0.1:15001", "original:7443")
 		"expect_peers = uri:spiffe://mesh/node/*\n"
-		"[mesh-in]\n"
-		"mode = server\n"
-		"listen = 0.0.0.0:7443\n"
-		"connect = original\n"
+		ROUTE("mesh-in", "server", "0.0.0.0:7443", "original")
 		"allow_ports = 29500, 40000-40010,\n"
 		"  8080\n";
 	struct config *cfg = load_ok("transparent.ini", text);
@@ -1364,10 +1204,7 @@ test_allow_peers_auth_optional(void **state)
 {
 	static const char optional[] =
 		GLOBAL_TLS
-		"[s]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n"
+		ROUTE("s", "server", "127.0.0.1:7443", "127.0.0.1:8443")
 		"allow_peers = dns:*.example\n"
 		"client_auth = OPTIONAL\n";
 	struct config *cfg;
@@ -1386,10 +1223,7 @@ test_admin_listen_off(void **state)
 		GLOBAL_TLS
 		"admin_listen =\n"
 		"audit_log = -\n"
-		"[s]\n"
-		"mode = server\n"
-		"listen = 0.0.0.0:9901\n"
-		"connect = 127.0.0.1:8443\n";
+		ROUTE("s", "server", "0.0.0.0:9901", "127.0.0.1:8443");
 	struct config *cfg;
 
 	(void)state;
@@ -1410,10 +1244,7 @@ test_global_keys(void **state)
 		"audit_log = audit/log.jsonl\n"
 		"metrics_peer_limit = 1000\n"
 		"readyz_upstream = yes\n"
-		"[s]\n"
-		"mode = server\n"
-		"listen = 127.0.0.1:7443\n"
-		"connect = 127.0.0.1:8443\n";
+		ROUTE("s", "server", "127.0.0.1:7443", "127.0.0.1:8443");
 	struct config *cfg;
 
 	(void)state;
@@ -1451,10 +1282,7 @@ main(void)
 	struct CMUnitTest tests[ROWS(files) + ROWS(refusals)];
 	size_t n = 0;
 
-	for (size_t i = 0; i < ROWS(files); i++)
-		tests[n++] = files[i];
-	for (size_t i = 0; i < ROWS(refusals); i++)
-		tests[n++] = (struct CMUnitTest){ .name = refusals[i].name,
-		    .test_func = test_refusal, .initial_state = (void *)&refusals[i] };
+	TESTS_APPEND(tests, n, files);
+	ROW_TESTS(tests, n, refusals, test_refusal);
 	return _cmocka_run_group_tests("config", tests, n, setup, teardown);
 }

@@ -138,36 +138,29 @@ sin6_set(struct sockaddr_in6 *s, const char *ip, uint16_t port)
 	assert_int_equal(inet_pton(AF_INET6, ip, &s->sin6_addr), 1);
 }
 
-/* Fails unless ss is AF_INET ip:port. */
+/* Fails unless ss is ip:port of family AF_INET or AF_INET6. */
 static void
-check_v4(const struct sockaddr_storage *ss, socklen_t len, const char *ip,
-    uint16_t port)
+check_ss(const struct sockaddr_storage *ss, socklen_t len, int family,
+    const char *ip, uint16_t port)
 {
-	const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
-	char text[INET_ADDRSTRLEN];
-
-	assert_int_equal(ss->ss_family, AF_INET);
-	assert_int_equal(len, sizeof(struct sockaddr_in));
-	assert_non_null(inet_ntop(AF_INET, &s->sin_addr, text, sizeof(text)));
-	assert_string_equal(text, ip);
-	assert_int_equal(ntohs(s->sin_port), port);
-}
-
-static void
-check_v6(const struct sockaddr_storage *ss, socklen_t len, const char *ip,
-    uint16_t port)
-{
-	const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
 	char text[INET6_ADDRSTRLEN];
 
-	assert_int_equal(ss->ss_family, AF_INET6);
-	assert_int_equal(len, sizeof(struct sockaddr_in6));
-	assert_non_null(inet_ntop(AF_INET6, &s->sin6_addr, text, sizeof(text)));
+	assert_int_equal(ss->ss_family, family);
+	assert_int_equal(len, family == AF_INET ? sizeof(*s4) : sizeof(*s6));
+	assert_non_null(inet_ntop(family, family == AF_INET ? (const void *)&s4->sin_addr :
+	    (const void *)&s6->sin6_addr, text, sizeof(text)));
 	assert_string_equal(text, ip);
-	assert_int_equal(ntohs(s->sin6_port), port);
-	assert_int_equal(s->sin6_flowinfo, 0);
-	assert_int_equal(s->sin6_scope_id, 0);
+	assert_int_equal(ntohs(family == AF_INET ? s4->sin_port : s6->sin6_port), port);
+	if (family == AF_INET6) {
+		assert_int_equal(s6->sin6_flowinfo, 0);
+		assert_int_equal(s6->sin6_scope_id, 0);
+	}
 }
+
+#define check_v4(ss, len, ip, port)	check_ss((ss), (len), AF_INET, (ip), (port))
+#define check_v6(ss, len, ip, port)	check_ss((ss), (len), AF_INET6, (ip), (port))
 
 /* Every proper prefix needs more bytes; the whole, and more, is one header. */
 static void
@@ -1128,10 +1121,7 @@ main(void)
 	struct CMUnitTest tests[ROWS(fixed) + ROWS(hdr_rows)];
 	size_t n = 0;
 
-	for (size_t i = 0; i < ROWS(fixed); i++)
-		tests[n++] = fixed[i];
-	for (size_t i = 0; i < ROWS(hdr_rows); i++)
-		tests[n++] = (struct CMUnitTest){ .name = hdr_rows[i].name,
-		    .test_func = test_header, .initial_state = (void *)&hdr_rows[i] };
+	TESTS_APPEND(tests, n, fixed);
+	ROW_TESTS(tests, n, hdr_rows, test_header);
 	return _cmocka_run_group_tests("proxy/proxy_proto", tests, n, NULL, NULL);
 }

@@ -172,12 +172,11 @@ group_setup(void **state)
 	static const struct pki_cert impostor = { "client", "uri:spiffe://t/client", NULL, NULL };
 
 	(void)state;
-	if (pki_mkdtemp(dir, sizeof(dir), "tls") == -1 || tls_global_init() != 0)
+	if (tls_global_init() != 0 ||
+	    pki_make(dir, sizeof(dir), "tls", issue, ROWS(issue)) != 0)
 		return -1;
 	if (snprintf(fdir, sizeof(fdir), "%s/foreign", dir) >= (int)sizeof(fdir) ||
-	    mkdir(fdir, 0700) == -1)
-		return -1;
-	if (pki_issue(dir, NULL, issue, sizeof(issue) / sizeof(issue[0])) != 0 ||
+	    mkdir(fdir, 0700) == -1 ||
 	    pki_issue(fdir, "foreign CA", &impostor, 1) != 0 ||
 	    write_file(at(dir, "garbage.crt"), "garbage\n", 0644) != 0)
 		return -1;
@@ -367,6 +366,44 @@ pair_up(struct pair *pr, const struct tls_material *sm,
 		    tls_fail_name(tls_conn_fail(pr->c)), tls_conn_fail_detail(pr->c));
 	assert_int_equal(tls_conn_fail(pr->s), TLS_FAIL_NONE);
 	assert_int_equal(tls_conn_fail(pr->c), TLS_FAIL_NONE);
+}
+
+/*
+ * A session up for a test (its setup and teardown): our server requiring
+ * client certificates, our client, the handshake done.
+ */
+struct session {
+	struct tls_material *sm, *cm;
+	struct pair pr;
+};
+
+static int
+session_up(void **state)
+{
+	struct session *se = calloc(1, sizeof(*se));
+
+	assert_non_null(se);
+	se->sm = server_m(TLS_AUTH_REQUIRE);
+	se->cm = client_m(dir, "client");
+	pair_up(&se->pr, se->sm, se->cm, "localhost");
+	*state = se;
+	return 0;
+}
+
+static int
+session_down(void **state)
+{
+	struct session *se = *state;
+
+	pair_done(&se->pr, se->sm, se->cm);
+	free(se);
+	return 0;
+}
+
+static struct pair *
+session_pair(void **state)
+{
+	return &((struct session *)*state)->pr;
 }
 
 /*
@@ -664,45 +701,35 @@ read_exact(struct tls_conn *c, char *buf, size_t len)
 static void
 test_mtls_ok(void **state)
 {
-	struct tls_material *sm = server_m(TLS_AUTH_REQUIRE);
-	struct tls_material *cm = client_m(dir, "client");
-	struct pair pr;
+	struct pair *pr = session_pair(state);
 
-	(void)state;
-	pair_up(&pr, sm, cm, "localhost");
-	assert_string_equal(tls_conn_version(pr.s), "TLSv1.3");
-	assert_string_equal(tls_conn_version(pr.c), "TLSv1.3");
-	assert_string_equal(tls_conn_cipher(pr.s), tls_conn_cipher(pr.c));
-	assert_true(strstr(tls_conn_cipher(pr.s), "AES") != NULL ||
-	    strstr(tls_conn_cipher(pr.s), "CHACHA") != NULL);
+	assert_string_equal(tls_conn_version(pr->s), "TLSv1.3");
+	assert_string_equal(tls_conn_version(pr->c), "TLSv1.3");
+	assert_string_equal(tls_conn_cipher(pr->s), tls_conn_cipher(pr->c));
+	assert_true(strstr(tls_conn_cipher(pr->s), "AES") != NULL ||
+	    strstr(tls_conn_cipher(pr->s), "CHACHA") != NULL);
 	/* The server certificate lists dns:, ip:, then uri:; the URI wins. */
-	assert_string_equal(tls_conn_peer_id(pr.s), "spiffe://t/client");
-	assert_string_equal(tls_conn_peer_id(pr.c), "spiffe://t/server");
-	assert_false(tls_conn_pending(pr.s));
-	assert_false(tls_conn_pending(pr.c));
-	pair_done(&pr, sm, cm);
+	assert_string_equal(tls_conn_peer_id(pr->s), "spiffe://t/client");
+	assert_string_equal(tls_conn_peer_id(pr->c), "spiffe://t/server");
+	assert_false(tls_conn_pending(pr->s));
+	assert_false(tls_conn_pending(pr->c));
 }
 
 static void
 test_bulk_both_ways(void **state)
 {
-	struct tls_material *sm = server_m(TLS_AUTH_REQUIRE);
-	struct tls_material *cm = client_m(dir, "client");
-	struct pair pr;
+	struct pair *pr = session_pair(state);
 	int small = 4096;
 
-	(void)state;
-	pair_up(&pr, sm, cm, "localhost");
 	/* Small socket buffers, so writes hit TLS_WANT_WRITE mid-record. */
-	assert_int_equal(setsockopt(pr.fd[0], SOL_SOCKET, SO_SNDBUF, &small,
+	assert_int_equal(setsockopt(pr->fd[0], SOL_SOCKET, SO_SNDBUF, &small,
 	    sizeof(small)), 0);
-	assert_int_equal(setsockopt(pr.fd[1], SOL_SOCKET, SO_SNDBUF, &small,
+	assert_int_equal(setsockopt(pr->fd[1], SOL_SOCKET, SO_SNDBUF, &small,
 	    sizeof(small)), 0);
-	assert_true(transfer(pr.c, pr.s, BULK) > 0);
-	assert_true(transfer(pr.s, pr.c, BULK) > 0);
-	assert_false(tls_conn_pending(pr.s));
-	assert_false(tls_conn_pending(pr.c));
-	pair_done(&pr, sm, cm);
+	assert_true(transfer(pr->c, pr->s, BULK) > 0);
+	assert_true(transfer(pr->s, pr->c, BULK) > 0);
+	assert_false(tls_conn_pending(pr->s));
+	assert_false(tls_conn_pending(pr->c));
 }
 
 /*
@@ -765,42 +792,37 @@ close_and_drain(struct pair *pr, unsigned char *in, size_t inlen)
 static void
 test_read_ahead(void **state)
 {
+	struct pair *pr = session_pair(state);
 	static unsigned char big[16000], in[20000];
-	struct tls_material *sm = server_m(TLS_AUTH_REQUIRE);
-	struct tls_material *cm = client_m(dir, "client");
 	const char *msgs[] = { "first", "second one", "third and last" };
-	struct pair pr;
 	ssize_t n;
 	size_t got = 0;
 
-	(void)state;
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (unsigned char)(i * 7);
-	pair_up(&pr, sm, cm, "localhost");
-	assert_int_equal(tls_conn_read_ahead(pr.s), 0);
+	assert_int_equal(tls_conn_read_ahead(pr->s), 0);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(tls_conn_write(pr.c, msgs[i], strlen(msgs[i])),
+		assert_int_equal(tls_conn_write(pr->c, msgs[i], strlen(msgs[i])),
 		    (ssize_t)strlen(msgs[i]));
 	for (size_t off = 0; off < sizeof(big); off += (size_t)n)
-		assert_true((n = tls_conn_write(pr.c, big + off, sizeof(big) - off)) > 0);
+		assert_true((n = tls_conn_write(pr->c, big + off, sizeof(big) - off)) > 0);
 	for (int i = 0; i < 3; i++) {
 		/* The client's ticket and first records sit in the socket. */
 		do
-			n = tls_conn_read(pr.s, in, sizeof(in));
+			n = tls_conn_read(pr->s, in, sizeof(in));
 		while (n == TLS_WANT_READ && i == 0);
 		assert_int_equal(n, (ssize_t)strlen(msgs[i]));
 		assert_memory_equal(in, msgs[i], (size_t)n);
-		assert_true(tls_conn_pending(pr.s));	/* more behind, read ahead */
+		assert_true(tls_conn_pending(pr->s));	/* more behind, read ahead */
 	}
 	while (got < sizeof(big)) {
-		n = tls_conn_read(pr.s, in + got, sizeof(in) - got);
+		n = tls_conn_read(pr->s, in + got, sizeof(in) - got);
 		assert_true(n > 0);
 		got += (size_t)n;
 	}
 	assert_memory_equal(in, big, sizeof(big));
-	assert_false(tls_conn_pending(pr.s));
-	assert_int_equal(tls_conn_read(pr.s, in, sizeof(in)), TLS_WANT_READ);
-	pair_done(&pr, sm, cm);
+	assert_false(tls_conn_pending(pr->s));
+	assert_int_equal(tls_conn_read(pr->s, in, sizeof(in)), TLS_WANT_READ);
 }
 
 /*
@@ -889,29 +911,24 @@ test_read_while_write_blocked(void **state)
 static void
 test_pending_partial_record(void **state)
 {
-	struct tls_material *sm = server_m(TLS_AUTH_REQUIRE);
-	struct tls_material *cm = client_m(dir, "client");
+	struct pair *pr = session_pair(state);
 	char msg[100], buf[100];
-	struct pair pr;
 	ssize_t n;
 
-	(void)state;
 	for (size_t i = 0; i < sizeof(msg); i++)
 		msg[i] = (char)('a' + i % 26);
-	pair_up(&pr, sm, cm, "localhost");
-	assert_int_equal(tls_conn_write(pr.c, msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	assert_int_equal(tls_conn_write(pr->c, msg, sizeof(msg)), (ssize_t)sizeof(msg));
 	/* Nothing decrypted yet: the record is still in the socket. */
-	assert_false(tls_conn_pending(pr.s));
-	n = tls_conn_read(pr.s, buf, 10);
+	assert_false(tls_conn_pending(pr->s));
+	n = tls_conn_read(pr->s, buf, 10);
 	assert_int_equal(n, 10);
 	/* 90 decrypted bytes wait inside: no socket event will announce them. */
-	assert_true(tls_conn_pending(pr.s));
-	n = tls_conn_read(pr.s, buf + 10, sizeof(buf) - 10);
+	assert_true(tls_conn_pending(pr->s));
+	n = tls_conn_read(pr->s, buf + 10, sizeof(buf) - 10);
 	assert_int_equal(n, 90);
 	assert_memory_equal(msg, buf, sizeof(msg));
-	assert_false(tls_conn_pending(pr.s));
-	assert_int_equal(tls_conn_read(pr.s, buf, sizeof(buf)), TLS_WANT_READ);
-	pair_done(&pr, sm, cm);
+	assert_false(tls_conn_pending(pr->s));
+	assert_int_equal(tls_conn_read(pr->s, buf, sizeof(buf)), TLS_WANT_READ);
 }
 
 /* ---- 2. ends of the stream ------------------------------------------ */
@@ -919,47 +936,37 @@ test_pending_partial_record(void **state)
 static void
 test_close_notify_half_close(void **state)
 {
-	struct tls_material *sm = server_m(TLS_AUTH_REQUIRE);
-	struct tls_material *cm = client_m(dir, "client");
-	struct pair pr;
+	struct pair *pr = session_pair(state);
 	char buf[32];
 
-	(void)state;
-	pair_up(&pr, sm, cm, "localhost");
-	assert_int_equal(tls_conn_close_notify(pr.c), TLS_OK);
-	assert_int_equal(tls_conn_read(pr.s, buf, sizeof(buf)), TLS_EOF);
-	assert_false(tls_conn_truncated(pr.s));
+	assert_int_equal(tls_conn_close_notify(pr->c), TLS_OK);
+	assert_int_equal(tls_conn_read(pr->s, buf, sizeof(buf)), TLS_EOF);
+	assert_false(tls_conn_truncated(pr->s));
 	/* The other direction runs on. */
-	assert_int_equal(tls_conn_write(pr.s, "still here", 10), 10);
-	read_exact(pr.c, buf, 10);
+	assert_int_equal(tls_conn_write(pr->s, "still here", 10), 10);
+	read_exact(pr->c, buf, 10);
 	assert_memory_equal(buf, "still here", 10);
-	assert_int_equal(tls_conn_close_notify(pr.s), TLS_OK);
-	assert_int_equal(tls_conn_read(pr.c, buf, sizeof(buf)), TLS_EOF);
-	assert_false(tls_conn_truncated(pr.c));
-	assert_int_equal(tls_conn_fail(pr.s), TLS_FAIL_NONE);
-	assert_int_equal(tls_conn_fail(pr.c), TLS_FAIL_NONE);
-	pair_done(&pr, sm, cm);
+	assert_int_equal(tls_conn_close_notify(pr->s), TLS_OK);
+	assert_int_equal(tls_conn_read(pr->c, buf, sizeof(buf)), TLS_EOF);
+	assert_false(tls_conn_truncated(pr->c));
+	assert_int_equal(tls_conn_fail(pr->s), TLS_FAIL_NONE);
+	assert_int_equal(tls_conn_fail(pr->c), TLS_FAIL_NONE);
 }
 
 static void
 test_truncated_by_tcp_eof(void **state)
 {
-	struct tls_material *sm = server_m(TLS_AUTH_REQUIRE);
-	struct tls_material *cm = client_m(dir, "client");
-	struct pair pr;
+	struct pair *pr = session_pair(state);
 	char buf[32];
 
-	(void)state;
-	pair_up(&pr, sm, cm, "localhost");
-	assert_int_equal(tls_conn_write(pr.c, "abc", 3), 3);
-	assert_int_equal(shutdown(pr.fd[1], SHUT_WR), 0);
+	assert_int_equal(tls_conn_write(pr->c, "abc", 3), 3);
+	assert_int_equal(shutdown(pr->fd[1], SHUT_WR), 0);
 	/* What was sent before the FIN arrives intact, then the EOF. */
-	read_exact(pr.s, buf, 3);
+	read_exact(pr->s, buf, 3);
 	assert_memory_equal(buf, "abc", 3);
-	assert_int_equal(tls_conn_read(pr.s, buf, sizeof(buf)), TLS_EOF);
-	assert_true(tls_conn_truncated(pr.s));
-	assert_false(tls_conn_truncated(pr.c));
-	pair_done(&pr, sm, cm);
+	assert_int_equal(tls_conn_read(pr->s, buf, sizeof(buf)), TLS_EOF);
+	assert_true(tls_conn_truncated(pr->s));
+	assert_false(tls_conn_truncated(pr->c));
 }
 
 static void
@@ -983,69 +990,6 @@ test_eof_during_handshake(void **state)
 }
 
 /* ---- 3. refusals ----------------------------------------------------- */
-
-static void
-test_refuse_name_mismatch(void **state)
-{
-	struct tls_material *sm = server_m(TLS_AUTH_REQUIRE);
-	struct tls_material *cm = client_m(dir, "client");
-	struct pair pr;
-
-	(void)state;
-	pair_open(&pr, sm, cm, "wrong.example");
-	assert_int_equal(pair_drive(&pr), -1);
-	refused_by_client(&pr, TLS_FAIL_NAME_MISMATCH);
-	/* Whom the client refused is on record. */
-	assert_string_equal(tls_conn_peer_id(pr.c), "spiffe://t/server");
-	pair_done(&pr, sm, cm);
-}
-
-static void
-test_refuse_server_allow_list(void **state)
-{
-	struct tls_material *sm = server_allow("uri:spiffe://t/someone-else");
-	struct tls_material *cm = client_m(dir, "client");
-	struct pair pr;
-
-	(void)state;
-	pair_open(&pr, sm, cm, "localhost");
-	assert_int_equal(pair_drive(&pr), -1);
-	refused_by_server(&pr, TLS_FAIL_DENIED);
-	/* The identity presented is reported even when denied. */
-	assert_string_equal(tls_conn_peer_id(pr.s), "spiffe://t/client");
-	pair_done(&pr, sm, cm);
-}
-
-static void
-test_refuse_client_expect_peers(void **state)
-{
-	struct tls_material *sm = server_m(TLS_AUTH_REQUIRE);
-	struct tls_params p = params(TLS_ROLE_CLIENT, dir, "client");
-	struct tls_material *cm;
-	struct peer_pattern pat;
-	const char *why;
-	struct pair pr;
-
-	(void)state;
-	assert_int_equal(peer_pattern_parse("uri:spiffe://t/other", &pat, &why), 0);
-	p.peers = &pat;
-	p.npeers = 1;
-	cm = load(&p);
-	pair_open(&pr, sm, cm, "localhost");
-	assert_int_equal(pair_drive(&pr), -1);
-	refused_by_client(&pr, TLS_FAIL_DENIED);
-	assert_string_equal(tls_conn_peer_id(pr.c), "spiffe://t/server");
-	pair_close(&pr);
-	tls_material_unref(cm);
-
-	/* The same client expecting the server's real identity connects. */
-	assert_int_equal(peer_pattern_parse("uri:spiffe://t/server", &pat, &why), 0);
-	cm = load(&p);
-	pair_up(&pr, sm, cm, "localhost");
-	pair_close(&pr);
-	tls_material_unref(cm);
-	tls_material_unref(sm);
-}
 
 static void
 test_min_version_12_still_13(void **state)
@@ -1651,6 +1595,74 @@ test_peer(void **state)
 }
 
 /*
+ * Handshakes one side refuses on what it checks of the other: the server
+ * its allow_peers, the client its expect_peers and the name it connects
+ * to.  fail: the refusing side's reason (TLS_FAIL_NONE: the pair comes
+ * up); id: the identity the refusing side still records of its peer.
+ */
+struct refusal_row {
+	const char *name;
+	const char *allow, *expect;	/* one pattern each; NULL: none */
+	const char *server_name;
+	bool by_client;
+	enum tls_fail fail;
+	const char *id;
+};
+
+static const struct refusal_row refusal_rows[] = {
+	{ "test_refuse_name_mismatch", .server_name = "wrong.example", .by_client = true,
+	    .fail = TLS_FAIL_NAME_MISMATCH, .id = "spiffe://t/server" },
+	/* The identity presented is reported even when denied. */
+	{ "test_refuse_server_allow_list", .allow = "uri:spiffe://t/someone-else",
+	    .fail = TLS_FAIL_DENIED, .id = "spiffe://t/client" },
+	{ "test_refuse_client_expect_peers", .expect = "uri:spiffe://t/other",
+	    .by_client = true, .fail = TLS_FAIL_DENIED, .id = "spiffe://t/server" },
+	/* The same client expecting the server's real identity connects. */
+	{ "test_client_expect_peers_admits", .expect = "uri:spiffe://t/server" },
+};
+
+/* params with one peer pattern, parsed into *pat. */
+static struct tls_material *
+load_with_peer(struct tls_params p, const char *pattern, struct peer_pattern *pat)
+{
+	const char *why = NULL;
+
+	if (pattern != NULL) {
+		assert_int_equal(peer_pattern_parse(pattern, pat, &why), 0);
+		p.peers = pat;
+		p.npeers = 1;
+	}
+	return load(&p);
+}
+
+static void
+test_refusal(void **state)
+{
+	const struct refusal_row *r = *state;
+	struct peer_pattern spat, cpat;
+	struct tls_material *sm = load_with_peer(params(TLS_ROLE_SERVER, dir,
+	    "server"), r->allow, &spat);
+	struct tls_material *cm = load_with_peer(params(TLS_ROLE_CLIENT, dir,
+	    "client"), r->expect, &cpat);
+	const char *sni = r->server_name != NULL ? r->server_name : "localhost";
+	struct pair pr;
+
+	if (r->fail == TLS_FAIL_NONE) {
+		pair_up(&pr, sm, cm, sni);
+		pair_done(&pr, sm, cm);
+		return;
+	}
+	pair_open(&pr, sm, cm, sni);
+	assert_int_equal(pair_drive(&pr), -1);
+	if (r->by_client)
+		refused_by_client(&pr, r->fail);
+	else
+		refused_by_server(&pr, r->fail);
+	assert_string_equal(tls_conn_peer_id(r->by_client ? pr.c : pr.s), r->id);
+	pair_done(&pr, sm, cm);
+}
+
+/*
  * Material tls_material_load must refuse: the route's certificate d/NAME
  * with its files overridden by names in dir (key "": none), and the file
  * the error must name, with text its message must hold.
@@ -1714,18 +1726,15 @@ int
 main(void)
 {
 	static const struct CMUnitTest fixed[] = {
-		cmocka_unit_test(test_mtls_ok),
-		cmocka_unit_test(test_bulk_both_ways),
-		cmocka_unit_test(test_read_ahead),
+		cmocka_unit_test_setup_teardown(test_mtls_ok, session_up, session_down),
+		cmocka_unit_test_setup_teardown(test_bulk_both_ways, session_up, session_down),
+		cmocka_unit_test_setup_teardown(test_read_ahead, session_up, session_down),
 		cmocka_unit_test(test_write_pending_across_ticket),
 		cmocka_unit_test(test_read_while_write_blocked),
-		cmocka_unit_test(test_pending_partial_record),
-		cmocka_unit_test(test_close_notify_half_close),
-		cmocka_unit_test(test_truncated_by_tcp_eof),
+		cmocka_unit_test_setup_teardown(test_pending_partial_record, session_up, session_down),
+		cmocka_unit_test_setup_teardown(test_close_notify_half_close, session_up, session_down),
+		cmocka_unit_test_setup_teardown(test_truncated_by_tcp_eof, session_up, session_down),
 		cmocka_unit_test(test_eof_during_handshake),
-		cmocka_unit_test(test_refuse_name_mismatch),
-		cmocka_unit_test(test_refuse_server_allow_list),
-		cmocka_unit_test(test_refuse_client_expect_peers),
 		cmocka_unit_test(test_min_version_12_still_13),
 		cmocka_unit_test(test_material_key_permissions),
 		cmocka_unit_test(test_material_encrypted_key),
@@ -1742,17 +1751,13 @@ main(void)
 		cmocka_unit_test(test_fail_names),
 	};
 
-	struct CMUnitTest tests[ROWS(fixed) + ROWS(peer_rows) + ROWS(material_rows)];
+	struct CMUnitTest tests[ROWS(fixed) + ROWS(peer_rows) + ROWS(refusal_rows) +
+	    ROWS(material_rows)];
 	size_t n = 0;
 
-	for (size_t i = 0; i < ROWS(fixed); i++)
-		tests[n++] = fixed[i];
-	for (size_t i = 0; i < ROWS(peer_rows); i++)
-		tests[n++] = (struct CMUnitTest){ .name = peer_rows[i].name,
-		    .test_func = test_peer, .initial_state = (void *)&peer_rows[i] };
-	for (size_t i = 0; i < ROWS(material_rows); i++)
-		tests[n++] = (struct CMUnitTest){ .name = material_rows[i].name,
-		    .test_func = test_material_refused,
-		    .initial_state = (void *)&material_rows[i] };
+	TESTS_APPEND(tests, n, fixed);
+	ROW_TESTS(tests, n, peer_rows, test_peer);
+	ROW_TESTS(tests, n, refusal_rows, test_refusal);
+	ROW_TESTS(tests, n, material_rows, test_material_refused);
 	return _cmocka_run_group_tests("tls", tests, n, group_setup, group_teardown);
 }
