@@ -761,6 +761,37 @@ ticket_pair_blocked(struct pair *pr, struct tls_material **sm,
 	assert_int_equal(tls_conn_records_read(pr->c), 0);
 }
 
+/* A ticket_pair_blocked() pair for a test (its setup and teardown). */
+struct ticket {
+	struct tls_material *sm, *cm;
+	struct pair pr;
+	size_t sent;		/* what the client's writes reported */
+};
+static unsigned char ticket_out[16384], ticket_in[65536];
+
+static int
+ticket_up(void **state)
+{
+	struct ticket *t = calloc(1, sizeof(*t));
+
+	assert_non_null(t);
+	memset(ticket_out, 'x', sizeof(ticket_out));
+	ticket_pair_blocked(&t->pr, &t->sm, &t->cm, ticket_out, sizeof(ticket_out),
+	    &t->sent);
+	*state = t;
+	return 0;
+}
+
+static int
+ticket_down(void **state)
+{
+	struct ticket *t = *state;
+
+	pair_done(&t->pr, t->sm, t->cm);
+	free(t);
+	return 0;
+}
+
 /* The client says close_notify; the server reads everything up to it. */
 static size_t
 close_and_drain(struct pair *pr, unsigned char *in, size_t inlen)
@@ -835,36 +866,31 @@ test_read_ahead(void **state)
 static void
 test_write_pending_across_ticket(void **state)
 {
-	static unsigned char out[16384], in[65536];
-	struct tls_material *sm, *cm;
-	size_t sent, got = 0;
+	struct ticket *t = *state;
+	struct pair *pr = &t->pr;
+	size_t got = 0;
 	ssize_t n = 0;
-	struct pair pr;
 
-	(void)state;
-	memset(out, 'x', sizeof(out));
-	ticket_pair_blocked(&pr, &sm, &cm, out, sizeof(out), &sent);
 	/* The client reads (the ticket, whose handshake step flushes the
 	 * half-sent record) while the server drains, until the ticket is in:
 	 * the write is not retried meanwhile, as in the relay, where the two
 	 * directions wait on different events. */
-	for (int i = 0; i < 1000 && tls_conn_records_read(pr.c) == 0; i++) {
-		while ((n = tls_conn_read(pr.s, in, sizeof(in))) > 0)
+	for (int i = 0; i < 1000 && tls_conn_records_read(pr->c) == 0; i++) {
+		while ((n = tls_conn_read(pr->s, ticket_in, sizeof(ticket_in))) > 0)
 			got += (size_t)n;
-		n = tls_conn_read(pr.c, in, sizeof(in));
+		n = tls_conn_read(pr->c, ticket_in, sizeof(ticket_in));
 		assert_true(n == TLS_WANT_READ || n == TLS_WANT_WRITE);
 	}
-	assert_true(tls_conn_records_read(pr.c) > 0);
+	assert_true(tls_conn_records_read(pr->c) > 0);
 	/* The retry, with the same arguments, until it reports the record. */
-	for (int i = 0; i < 1000 && (n = tls_conn_write(pr.c, out, sizeof(out))) ==
+	for (int i = 0; i < 1000 && (n = tls_conn_write(pr->c, ticket_out, sizeof(ticket_out))) ==
 	    TLS_WANT_WRITE; i++)
-		while ((n = tls_conn_read(pr.s, in, sizeof(in))) > 0)
+		while ((n = tls_conn_read(pr->s, ticket_in, sizeof(ticket_in))) > 0)
 			got += (size_t)n;
 	assert_true(n > 0);
-	sent += (size_t)n;
-	got += close_and_drain(&pr, in, sizeof(in));
-	assert_int_equal(got, sent);		/* not a byte twice */
-	pair_done(&pr, sm, cm);
+	t->sent += (size_t)n;
+	got += close_and_drain(pr, ticket_in, sizeof(ticket_in));
+	assert_int_equal(got, t->sent);		/* not a byte twice */
 }
 
 /*
@@ -877,35 +903,30 @@ test_write_pending_across_ticket(void **state)
 static void
 test_read_while_write_blocked(void **state)
 {
-	static unsigned char out[16384], in[65536];
-	struct tls_material *sm, *cm;
-	size_t sent, got = 0;
+	struct ticket *t = *state;
+	struct pair *pr = &t->pr;
+	size_t got = 0;
 	ssize_t n = 0;
-	struct pair pr;
 
-	(void)state;
-	memset(out, 'y', sizeof(out));
-	ticket_pair_blocked(&pr, &sm, &cm, out, sizeof(out), &sent);
 	/* The server answers without reading a byte. */
-	assert_int_equal(tls_conn_write(pr.s, "pong", 4), 4);
-	n = tls_conn_read(pr.c, in, sizeof(in));
+	assert_int_equal(tls_conn_write(pr->s, "pong", 4), 4);
+	n = tls_conn_read(pr->c, ticket_in, sizeof(ticket_in));
 	assert_int_equal(n, 4);			/* not TLS_WANT_WRITE: no deadlock */
-	assert_memory_equal(in, "pong", 4);
-	assert_true(tls_conn_records_read(pr.c) >= 1);
+	assert_memory_equal(ticket_in, "pong", 4);
+	assert_true(tls_conn_records_read(pr->c) >= 1);
 	/* Then the write side catches up, every byte once. */
 	for (int i = 0; i < 100000; i++) {
-		while ((n = tls_conn_read(pr.s, in, sizeof(in))) > 0)
+		while ((n = tls_conn_read(pr->s, ticket_in, sizeof(ticket_in))) > 0)
 			got += (size_t)n;
-		if (tls_conn_spilled(pr.c) && tls_conn_flush(pr.c) != TLS_OK)
+		if (tls_conn_spilled(pr->c) && tls_conn_flush(pr->c) != TLS_OK)
 			continue;
-		if ((n = tls_conn_write(pr.c, out, sizeof(out))) > 0) {
-			sent += (size_t)n;
+		if ((n = tls_conn_write(pr->c, ticket_out, sizeof(ticket_out))) > 0) {
+			t->sent += (size_t)n;
 			break;
 		}
 	}
-	got += close_and_drain(&pr, in, sizeof(in));
-	assert_int_equal(got, sent);
-	pair_done(&pr, sm, cm);
+	got += close_and_drain(pr, ticket_in, sizeof(ticket_in));
+	assert_int_equal(got, t->sent);
 }
 
 static void
@@ -1729,8 +1750,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mtls_ok, session_up, session_down),
 		cmocka_unit_test_setup_teardown(test_bulk_both_ways, session_up, session_down),
 		cmocka_unit_test_setup_teardown(test_read_ahead, session_up, session_down),
-		cmocka_unit_test(test_write_pending_across_ticket),
-		cmocka_unit_test(test_read_while_write_blocked),
+		cmocka_unit_test_setup_teardown(test_write_pending_across_ticket, ticket_up, ticket_down),
+		cmocka_unit_test_setup_teardown(test_read_while_write_blocked, ticket_up, ticket_down),
 		cmocka_unit_test_setup_teardown(test_pending_partial_record, session_up, session_down),
 		cmocka_unit_test_setup_teardown(test_close_notify_half_close, session_up, session_down),
 		cmocka_unit_test_setup_teardown(test_truncated_by_tcp_eof, session_up, session_down),
