@@ -36,6 +36,9 @@ CERTS_SRC  := $(wildcard certs/*.c)
 PROXY_SRC  := $(filter-out proxy/main.c,$(wildcard proxy/*.c))
 BENCH_SRC  := $(wildcard bench/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+# tests/unit's helpers (the throwaway PKI), linked into every unit binary
+# and into the fuzz targets.
+UNIT_HELP  := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
 LIB_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(CONFIG_SRC) $(TLS_SRC) $(CERTS_SRC) $(PROXY_SRC))
 MAIN_OBJ   := $(BUILD)/obj/proxy/main.o
@@ -68,7 +71,7 @@ $(BUILD)/mtlsd: $(MAIN_OBJ) $(BUILD)/libmtlsd.a
 $(BUILD)/mtlsd-bench: $(BENCH_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libmtlsd.a
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_HELP)) $(BUILD)/libmtlsd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -123,7 +126,7 @@ FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
-FUZZ_HELPERS := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(FUZZ_SRC),$(wildcard tests/fuzz/*.c)))
+FUZZ_HELPERS := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(FUZZ_SRC),$(wildcard tests/fuzz/*.c)) $(UNIT_HELP))
 FUZZ_PROBE   := int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }
 
 fuzz:
@@ -137,7 +140,7 @@ fuzz:
 	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Used by the sub-make above (BUILD=build/fuzz, CC=clang).
-.SECONDARY: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/fuzz/*.c))
+.SECONDARY: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/fuzz/*.c) $(UNIT_HELP))
 $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_HELPERS) $(BUILD)/libmtlsd.a
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 

@@ -11,7 +11,6 @@
  * MTLSD_FUZZ_VERBOSE=1 prints each input's messages (to check seeds).
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,23 +20,15 @@
 
 #include "config/config.h"
 #include "tests/fuzz/fuzz.h"
+#include "tests/unit/pki.h"
 
 static char dir[PATH_MAX];
 static char path[PATH_MAX + 16];
 
-static int
-rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static void
 cleanup(void)
 {
-	(void)nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	(void)pki_rm(dir);
 }
 
 int

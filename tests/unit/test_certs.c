@@ -15,7 +15,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include <psa/crypto.h>
 
 #include "certs/certs.h"
+#include "tests/unit/pki.h"
 
 #define MAX_ARGS	24
 #define OUT_MAX		8192
@@ -54,11 +54,9 @@ slurp(const char *path, char *buf, size_t len)
 static const char *
 in_dir(const char *file)
 {
-	static char paths[4][PATH_MAX];
-	static int next;
-	char *p = paths[next++ % 4];
+	const char *p = pki_at(dir, file);
 
-	assert_true(snprintf(p, PATH_MAX, "%s/%s", dir, file) < PATH_MAX);
+	assert_non_null(p);
 	return p;
 }
 
@@ -110,28 +108,17 @@ certs(const char *first, ...)
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/mtlsd-certs-XXXXXX",
-	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(dir) == NULL ? -1 : 0;
+	return pki_mkdtemp(dir, sizeof(dir), "certs");
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return pki_rm(dir);
 }
 
 static int

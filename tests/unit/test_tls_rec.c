@@ -18,8 +18,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,9 +31,9 @@
 #include <mbedtls/md.h>
 #include <mbedtls/ssl.h>
 
-#include "certs/certs.h"
 #include "tls/tls.h"
 #include "tls/tls_int.h"	/* key_limit, the key-export hook, tls_dir_keys */
+#include "tests/unit/pki.h"
 
 #define STEPS	200			/* handshake rounds before giving up */
 #define BULK	(UINT64_C(32) << 20)	/* bytes each way, per differential case: 64 MiB in all */
@@ -215,42 +213,15 @@ rfc_keys(const char *secret)
 /* ---- fixture and pairs ------------------------------------------------ */
 
 static int
-certs(const char *what, const char *name, const char *san)
-{
-	char *argv[] = { (char *)"certs", (char *)what, (char *)"--dir", dir,
-	    (char *)"--name", (char *)name, (char *)"--san", (char *)san, NULL };
-	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC), saved = dup(1), status;
-
-	if (name == NULL)
-		argv[4] = NULL;		/* init-ca: --dir only */
-	fflush(stdout);
-	dup2(fd, 1);
-	status = certs_main(name != NULL ? 8 : 4, argv);
-	fflush(stdout);
-	dup2(saved, 1);
-	close(saved);
-	close(fd);
-	return status;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static int
 group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+	static const struct pki_cert issue[] = {
+		{ "server", "dns:localhost", NULL, NULL },
+		{ "client", "uri:spiffe://t/client", NULL, NULL },
+	};
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/mtlsd-rec-XXXXXX", tmp);
-	if (mkdtemp(dir) == NULL || tls_global_init() != 0 ||
-	    certs("init-ca", NULL, NULL) != 0 ||
-	    certs("issue", "server", "dns:localhost") != 0 ||
-	    certs("issue", "client", "uri:spiffe://t/client") != 0)
+	if (tls_global_init() != 0 || pki_make(dir, sizeof(dir), "rec", issue, 2) != 0)
 		return -1;
 	return 0;
 }
@@ -259,7 +230,7 @@ static int
 group_teardown(void **state)
 {
 	(void)state;
-	return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return pki_rm(dir);
 }
 
 struct pair {
@@ -279,7 +250,6 @@ static void
 pair_up(struct pair *pr, const int *suites, bool v12)
 {
 	int res[2] = { TLS_WANT_READ, TLS_WANT_READ }, i;
-	char cert[PATH_MAX + 16], key[PATH_MAX + 16], ca[PATH_MAX + 16];
 	struct tls_conn **conn[2] = { &pr->s, &pr->c };
 	struct tls_error err;
 
@@ -287,13 +257,11 @@ pair_up(struct pair *pr, const int *suites, bool v12)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0, pr->fd), 0);
 	for (i = 0; i < 2; i++) {
-		struct tls_params p = { .role = i ? TLS_ROLE_CLIENT : TLS_ROLE_SERVER,
-		    .cert_file = cert, .key_file = key, .ca_file = ca,
-		    .key_owner_alt = (uid_t)-1, .min_version = v12 ? 12 : 13,
-		    .client_auth = TLS_AUTH_REQUIRE, .own_layer = true };
-		snprintf(cert, sizeof(cert), "%s/%s.crt", dir, i ? "client" : "server");
-		snprintf(key, sizeof(key), "%s/%s.key", dir, i ? "client" : "server");
-		snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+		struct tls_params p = pki_params(i ? TLS_ROLE_CLIENT : TLS_ROLE_SERVER,
+		    dir, i ? "client" : "server", dir);
+
+		p.min_version = v12 ? 12 : 13;
+		p.own_layer = true;
 		if ((pr->m[i] = tls_material_load(&p, &err)) == NULL ||
 		    (pr->ctx[i] = tls_ctx_new(pr->m[i], &err)) == NULL)
 			fail_msg("material or context: %s", err.msg);
