@@ -5,6 +5,7 @@
 #   make asan       the whole suite under AddressSanitizer + UBSan
 #   make valgrind   the unit suites under valgrind's memcheck
 #   make test-repeat N=20   make test's suites N times in a row, a tally per run
+#   make soak       heavy scenarios with their figures (tests/soak/run.sh; not in make test)
 #   make fuzz       libFuzzer targets (tests/fuzz/, clang), FUZZ_SECONDS each (60)
 #   make demo       throwaway certificates, a sidecar pair, 256 MiB through it
 #   make bench      side-by-side benchmark against stunnel, hitch, haproxy
@@ -45,7 +46,7 @@ MAIN_OBJ   := $(BUILD)/obj/proxy/main.o
 BENCH_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(BENCH_SRC))
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all test test-repeat units asan valgrind fuzz demo bench deps deps-check clean
+.PHONY: all test test-repeat units asan valgrind soak fuzz demo bench deps deps-check clean
 all: $(BUILD)/mtlsd $(BUILD)/mtlsd-bench
 
 # Refuse an mbedTLS older than 3.6 before compiling anything.
@@ -102,6 +103,13 @@ N ?= 20
 test-repeat: deps-check
 	$(MAKE) all units
 	sh tests/repeat.sh $(BUILD) $(N)
+
+# The heavy scenarios (10,000 connections, 1,000 slowloris clients, fd
+# exhaustion, a slow backend, rotation storms, hostile input) against the
+# release build, a summary table at the end.  Root: a netns per scenario.
+soak: deps-check
+	$(MAKE) all
+	bash tests/soak/run.sh $(BUILD)
 
 # AddressSanitizer cannot map its shadow memory inside user-mode Linux, so
 # the kernel-TLS suite runs a UBSan-only build (build/ubsan) there.
