@@ -102,33 +102,6 @@ fatalx(const char *fmt, ...)
 	exit(1);
 }
 
-const char *
-log_safe(const char *s, size_t slen, char *buf, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	if (len == 0)
-		return buf;
-	for (size_t i = 0; i < slen; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			if (o + 1 >= len)
-				break;
-			buf[o++] = (char)c;
-		} else {
-			if (o + 4 >= len)
-				break;
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[c >> 4];
-			buf[o++] = hex[c & 15];
-		}
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* Whether s can go bare: logfmt's quoting rules, plus '\\' for clarity. */
 static bool
 bare_ok(const char *s, size_t slen)

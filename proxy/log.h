@@ -42,11 +42,4 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
  */
 const char *log_value(const char *s, size_t slen, char *buf, size_t len);
 
-/*
- * Copies s into buf (of len bytes) so it is safe inside a key=value log line:
- * printable ASCII other than space, '"' and '\\' pass through, everything else
- * becomes \xHH.  Returns buf.  (For a value: log_value, which parsers read.)
- */
-const char *log_safe(const char *s, size_t slen, char *buf, size_t len);
-
 #endif /* MTLSD_PROXY_LOG_H */
