@@ -47,21 +47,6 @@ struct out {
 	size_t n;
 };
 
-/* Single-writer counters: the owning worker adds, anyone reads (relaxed). */
-static void
-counter_bump(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-	    memory_order_relaxed);
-}
-
-static uint64_t
-counter_read(const _Atomic uint64_t *c)
-{
-	/* C11's atomic_load takes a non-const pointer; reading does not modify. */
-	return atomic_load_explicit((_Atomic uint64_t *)c, memory_order_relaxed);
-}
-
 static void
 put(struct out *o, const char *s, size_t len)
 {
@@ -412,7 +397,7 @@ audit_buf_free(struct audit_buf *b)
 	if (b->data == NULL)
 		return;
 	audit_flush(b);
-	counter_bump(&b->dropped, b->lines);
+	counter_add(&b->dropped, b->lines);
 	free(b->data);
 	b->data = NULL;
 	b->cap = b->off = b->len = b->lines = 0;
@@ -444,7 +429,7 @@ audit_flush(struct audit_buf *b)
 			log_warn("event=audit_write path=%s dropped=%zu",
 			    b->sink->path != NULL ? b->sink->path : "-", b->lines);
 		b->failing = true;
-		counter_bump(&b->dropped, b->lines);
+		counter_add(&b->dropped, b->lines);
 		/* A line's head is out: end it so the next lines stay whole. */
 		if (b->off > 0 && b->data[b->off - 1] != '\n')
 			b->broken = true;
@@ -460,7 +445,7 @@ audit_flush(struct audit_buf *b)
 	for (k = 0, p = b->data + b->off, end = p + done;
 	    (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
 		k++;
-	counter_bump(&b->written, k);
+	counter_add(&b->written, k);
 	b->lines -= k;
 	b->off += done;
 	if (b->off == b->len)
@@ -486,7 +471,7 @@ audit_write(struct audit_buf *b, const struct audit_record *r)
 	fields_of(r, f);
 	need = plan(r, stamp, f, b->cap, budget);
 	if (need == 0) {
-		counter_bump(&b->dropped, 1);
+		counter_add(&b->dropped, 1);
 		return;
 	}
 	if (b->cap - b->len < need) {
@@ -498,14 +483,14 @@ audit_write(struct audit_buf *b, const struct audit_record *r)
 			b->off = 0;
 		}
 		if (b->cap - b->len < need) {
-			counter_bump(&b->dropped, 1);
+			counter_add(&b->dropped, 1);
 			return;
 		}
 	}
 	o.p = b->data + b->len;
 	o.n = 0;
 	if (emit(&o, r, stamp, f, budget, produced))
-		counter_bump(&b->truncated, 1);
+		counter_add(&b->truncated, 1);
 	b->len += o.n;
 	b->lines++;
 }
@@ -513,17 +498,17 @@ audit_write(struct audit_buf *b, const struct audit_record *r)
 uint64_t
 audit_buf_written(const struct audit_buf *b)
 {
-	return counter_read(&b->written);
+	return counter_get(&b->written);
 }
 
 uint64_t
 audit_buf_dropped(const struct audit_buf *b)
 {
-	return counter_read(&b->dropped);
+	return counter_get(&b->dropped);
 }
 
 uint64_t
 audit_buf_truncated(const struct audit_buf *b)
 {
-	return counter_read(&b->truncated);
+	return counter_get(&b->truncated);
 }

@@ -59,6 +59,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "proxy/counter.h"
+
 /* Input bytes used of each string at most. */
 #define AUDIT_STR_MAX	1024
 
@@ -114,9 +116,9 @@ struct audit_buf {
 					 * went out: write "\n" before the next */
 	bool failing;			/* the last flush failed (log once, not each time) */
 	/* Written by this worker only; other threads may read (relaxed). */
-	_Atomic uint64_t written;	/* lines that reached the sink */
-	_Atomic uint64_t dropped;	/* lines lost: no room, write error, freed unwritten */
-	_Atomic uint64_t truncated;	/* records written with a string shortened */
+	counter_t written;	/* lines that reached the sink */
+	counter_t dropped;	/* lines lost: no room, write error, freed unwritten */
+	counter_t truncated;	/* records written with a string shortened */
 };
 
 /*

@@ -1,40 +1,16 @@
 /*
  * stats.h: per-worker, per-route counters.
  *
- * Each counter has one writer, its worker thread, which updates it with a
- * relaxed load and store (no locked instruction on the data path).  Readers in
- * other threads (the admin endpoint) load relaxed and sum over workers.
+ * Each counter has one writer, its worker thread (proxy/counter.h); the
+ * admin endpoint reads them and sums over workers.
  */
 #ifndef MTLSD_PROXY_STATS_H
 #define MTLSD_PROXY_STATS_H
 
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "tls/tls.h"
-
-typedef _Atomic uint64_t counter_t;
-
-/* Single-writer add: the writing thread owns the counter. */
-static inline void
-counter_add(counter_t *c, uint64_t n)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-	    memory_order_relaxed);
-}
-
-static inline void
-counter_sub(counter_t *c, uint64_t n)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - n,
-	    memory_order_relaxed);
-}
-
-static inline uint64_t
-counter_get(counter_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
+#include "proxy/counter.h"
 
 /* Why a connection was turned away before any TLS work. */
 enum refuse_reason { REFUSE_MAX_CONNECTIONS, REFUSE_CIDR, REFUSE_PROXY_HEADER,
