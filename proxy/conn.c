@@ -1,6 +1,7 @@
 /*
  * conn.c: a connection's life before and after the relay: accept, TLS
- * handshake, upstream name lookup and connect, timers, and the one teardown.
+ * handshake, timers, and the one teardown (the way to the upstream is
+ * conn_upstream.c's).
  *
  * Order on a server route: handshake first, and only a verified, allowed
  * peer makes mtlsd connect to the app; nothing of the app is reachable before.
@@ -28,7 +29,6 @@
 #include "tls/tls.h"
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
-static void handoff_clear(struct conn *c);
 
 /* Whether the kernel seals c's records. */
 static bool
@@ -45,8 +45,7 @@ relay_ended(struct conn *c, const struct relay_end *end)
 	return -1;
 }
 
-/* Enters the relay; returns 0, or -1 when c was freed. */
-static int
+int
 conn_relay(struct conn *c)
 {
 	struct relay_end end;
@@ -57,7 +56,6 @@ conn_relay(struct conn *c)
 	return 0;
 }
 static void on_timer(evutil_socket_t fd, short what, void *arg);
-static int upstream_connect(struct conn *c);
 
 /* Microseconds on the worker's cached clock (no syscall). */
 static uint64_t
@@ -72,8 +70,8 @@ conn_now_ms(const struct conn *c)
 	return now_us(c) / 1000;
 }
 
-static void
-arm_timer(struct conn *c, uint32_t ms)
+void
+conn_arm_timer(struct conn *c, uint32_t ms)
 {
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
@@ -83,9 +81,8 @@ arm_timer(struct conn *c, uint32_t ms)
 		evtimer_add(c->timer, &tv);
 }
 
-/* Creates the read and write events of fd; which = tls or plain side. */
-static int
-make_events(struct conn *c, bool tls_side)
+int
+conn_make_events(struct conn *c, bool tls_side)
 {
 	struct event_base *base = c->r->w->base;
 	int fd = tls_side ? c->tls_fd : c->plain_fd;
@@ -218,7 +215,7 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 	else
 		c->plain_fd = fd;
 	if ((c->timer = evtimer_new(w->base, on_timer, c)) == NULL ||
-	    make_events(c, c->server) == -1) {
+	    conn_make_events(c, c->server) == -1) {
 		conn_free(c, "out_of_memory", NULL);
 		return;
 	}
@@ -229,12 +226,12 @@ conn_accept(struct wroute *r, int fd, const struct sockaddr *sa, socklen_t salen
 		/* The header comes before any TLS byte; the handshake timeout
 		 * covers both. */
 		c->state = CS_PROXY_HEADER;
-		arm_timer(c, r->rc->handshake_timeout_ms);
+		conn_arm_timer(c, r->rc->handshake_timeout_ms);
 		(void)conn_pp2_read(c);
 	} else if (c->server) {
 		(void)conn_handshake_start(c);
 	} else {
-		(void)upstream_connect(c);
+		(void)conn_upstream_connect(c);
 	}
 }
 
@@ -302,7 +299,7 @@ handshake_step(struct conn *c)
 			return -1;
 		if (c->server)
 			return c->r->rc->connect_original ? conn_tunnel_read(c) :
-			    upstream_connect(c);
+			    conn_upstream_connect(c);
 		if (c->r->rc->mode == MODE_TRANSPARENT && conn_tunnel_send(c) == -1)
 			return -1;
 		return conn_relay(c);
@@ -332,238 +329,8 @@ conn_handshake_start(struct conn *c)
 	}
 	c->state = CS_HANDSHAKE;
 	c->phase_us = now_us(c);
-	arm_timer(c, r->rc->handshake_timeout_ms);
+	conn_arm_timer(c, r->rc->handshake_timeout_ms);
 	return handshake_step(c);
-}
-
-/* Backoff between connect attempts of a tunnel-ending route. */
-#define RETRY_FIRST_MS	25
-#define RETRY_MAX_MS	1000
-
-/*
- * A tunnel's app may not listen yet: a job's rank that starts before the
- * one it dials would see ECONNREFUSED and retry over plain TCP, but through
- * mtlsd its connect already succeeded (to mtlsd).  So a connect = original
- * route retries a refused upstream within connect_timeout, the TLS side
- * waiting meanwhile.  Returns 1 if a retry is scheduled.
- */
-static int
-retry_later(struct conn *c, int err)
-{
-	uint64_t now = conn_now_ms(c);
-	uint32_t wait = c->retry_ms ? c->retry_ms : RETRY_FIRST_MS;
-
-	if (err != ECONNREFUSED || !c->server || !c->r->rc->connect_original ||
-	    now + wait >= c->connect_deadline_ms)
-		return 0;
-	c->retry_ms = wait * 2 < RETRY_MAX_MS ? wait * 2 : RETRY_MAX_MS;
-	c->retries++;
-	counter_add(&c->r->stats.upstream_retries, 1);
-	if (c->ev_plain_rd != NULL) {
-		event_free(c->ev_plain_rd);
-		event_free(c->ev_plain_wr);
-		c->ev_plain_rd = c->ev_plain_wr = NULL;
-		c->events_on &= ~(unsigned)(WANT_PLAIN_RD | WANT_PLAIN_WR);
-	}
-	if (c->plain_fd != -1) {
-		close(c->plain_fd);
-		c->plain_fd = -1;
-	}
-	handoff_clear(c);
-	conn_wait_for(c, 0);
-	c->state = CS_CONNECT_RETRY;
-	arm_timer(c, wait);
-	return 1;
-}
-
-/* Names the connect failure from its errno. */
-static int
-upstream_failed(struct conn *c, int err)
-{
-	const char *reason;
-	char detail[96];
-
-	if (retry_later(c, err))
-		return 0;
-
-	switch (err) {
-	case ECONNREFUSED:
-		reason = "upstream_refused";
-		break;
-	case EHOSTUNREACH:
-	case ENETUNREACH:
-	case ENOENT:		/* unix socket path missing */
-		reason = "upstream_unreachable";
-		break;
-	default:
-		reason = "upstream_error";
-		break;
-	}
-	counter_add(&c->r->stats.upstream_fail, 1);
-	snprintf(detail, sizeof(detail), "%s%s", strerror(err), c->retries > 0 ?
-	    " (retried until connect_timeout)" : "");
-	conn_free(c, reason, detail);
-	return -1;
-}
-
-/* Server routes: the app socket's local port is mtlsd's (see
- * daemon.handoff_ports), until the socket closes. */
-static void
-handoff_mark(struct conn *c, int fd)
-{
-	struct sockname me;
-
-	if (sock_local(fd, &me) != 0)
-		return;
-	c->handoff_port = sock_port((struct sockaddr *)&me.ss);
-	if (c->handoff_port != 0)
-		atomic_fetch_add(&c->r->w->d->handoff_ports[c->handoff_port], 1);
-}
-
-static void
-handoff_clear(struct conn *c)
-{
-	if (c->handoff_port != 0)
-		atomic_fetch_sub(&c->r->w->d->handoff_ports[c->handoff_port], 1);
-	c->handoff_port = 0;
-}
-
-static int
-connect_to(struct conn *c, const struct sockname *sn)
-{
-	int fd;
-
-	/* Named also when the connect fails: the close line says where to. */
-	sock_format((const struct sockaddr *)&sn->ss, sn->len, c->upstream,
-	    sizeof(c->upstream));
-	if ((fd = sock_connect(sn)) == -1)
-		return upstream_failed(c, errno);
-	if (c->server) {
-		c->plain_fd = fd;
-		handoff_mark(c, fd);
-	} else {
-		c->tls_fd = fd;
-	}
-	if (make_events(c, !c->server) == -1) {
-		conn_free(c, "out_of_memory", NULL);
-		return -1;
-	}
-	c->state = CS_CONNECTING;
-	conn_wait_for(c, c->server ? WANT_PLAIN_WR : WANT_TLS_WR);
-	return 0;
-}
-
-int
-conn_connect(struct conn *c, const struct sockname *sn)
-{
-	c->phase_us = now_us(c);
-	arm_timer(c, c->r->rc->connect_timeout_ms);
-	c->connect_deadline_ms = conn_now_ms(c) + c->r->rc->connect_timeout_ms;
-	c->retry_to = *sn;
-	return connect_to(c, sn);
-}
-
-/* The backoff ran out: connect again, under what is left of the timeout. */
-static void
-retry_connect(struct conn *c)
-{
-	uint64_t now = conn_now_ms(c);
-
-	arm_timer(c, (uint32_t)(c->connect_deadline_ms > now ?
-	    c->connect_deadline_ms - now : 1));
-	(void)connect_to(c, &c->retry_to);
-}
-
-static int
-upstream_connected(struct conn *c)
-{
-	int fd = c->server ? c->plain_fd : c->tls_fd;
-	int err = sock_connect_result(fd);
-	uint64_t now;
-
-	if (err != 0)
-		return upstream_failed(c, err);
-	now = now_us(c);
-	histogram_observe(&c->r->stats.connect, now - c->phase_us);
-	c->phase_us = now;
-	sock_nodelay(fd);
-	conn_wait_for(c, 0);
-	if (!c->server)
-		return conn_handshake_start(c);
-	if (c->r->rc->send_proxy == PROXY_V2 && conn_pp2_send(c) == -1)
-		return -1;
-	return conn_relay(c);
-}
-
-static void
-on_resolved(int result, struct evutil_addrinfo *res, void *arg)
-{
-	struct conn *c = arg;
-
-	/* A cancelled lookup belongs to a conn that is already gone. */
-	if (result == EVUTIL_EAI_CANCEL) {
-		if (res != NULL)
-			evutil_freeaddrinfo(res);
-		return;
-	}
-	c->dns_req = NULL;
-	c->dns_error = result;
-	if (result == 0 && res != NULL) {
-		memcpy(&c->dns_result.ss, res->ai_addr, res->ai_addrlen);
-		c->dns_result.len = (socklen_t)res->ai_addrlen;
-	} else if (result == 0) {
-		c->dns_error = EVUTIL_EAI_FAIL;
-	}
-	if (res != NULL)
-		evutil_freeaddrinfo(res);
-	if (c->dns_inline)
-		return;		/* upstream_connect() carries on */
-	if (c->dns_error != 0) {
-		counter_add(&c->r->stats.upstream_fail, 1);
-		conn_free(c, "resolve_failed", evutil_gai_strerror(c->dns_error));
-		return;
-	}
-	(void)connect_to(c, &c->dns_result);
-}
-
-static int
-upstream_connect(struct conn *c)
-{
-	struct route_state *rs = c->r->rs;
-	struct evutil_addrinfo hints;
-	char port[8];
-
-	c->phase_us = now_us(c);
-	arm_timer(c, c->r->rc->connect_timeout_ms);
-	if (rs->upstream_static)
-		return connect_to(c, &rs->upstream);
-	if (rs->rc->connect_original) {		/* a transparent route */
-		struct sockname sn;
-		if (conn_tunnel_target(c, &sn) == -1)
-			return -1;
-		return connect_to(c, &sn);
-	}
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
-	snprintf(port, sizeof(port), "%u", rs->rc->connect.port);
-	c->state = CS_RESOLVING;
-	c->dns_inline = true;
-	c->dns_error = -1;
-	c->dns_req = evdns_getaddrinfo(c->r->w->dns, rs->rc->connect.host, port,
-	    &hints, on_resolved, c);
-	c->dns_inline = false;
-	if (c->dns_error == -1)
-		return 0;	/* the answer comes later, to on_resolved() */
-	c->dns_req = NULL;
-	if (c->dns_error != 0) {
-		counter_add(&c->r->stats.upstream_fail, 1);
-		conn_free(c, "resolve_failed", evutil_gai_strerror(c->dns_error));
-		return -1;
-	}
-	return connect_to(c, &c->dns_result);
 }
 
 int
@@ -599,7 +366,7 @@ on_event(evutil_socket_t fd, short what, void *arg)
 		(void)conn_tunnel_read(c);
 		return;
 	case CS_CONNECTING:
-		(void)upstream_connected(c);
+		(void)conn_upstream_connected(c);
 		return;
 	case CS_RELAY:
 		if (relay_run(c, fired, &end) == -1)
@@ -640,7 +407,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		    "handshake_timeout");
 		return;
 	case CS_CONNECT_RETRY:
-		retry_connect(c);
+		conn_upstream_retry(c);
 		return;
 	case CS_RESOLVING:
 	case CS_CONNECTING:
@@ -731,7 +498,7 @@ conn_free(struct conn *c, const char *reason, const char *detail)
 	tls_conn_free(c->tls);
 	close_fd(&c->tls_fd);
 	close_fd(&c->plain_fd);
-	handoff_clear(c);
+	conn_handoff_clear(c);
 	relay_release(c);
 	free(c->pp_buf);
 	counter_sub(&r->stats.conns_open, 1);

@@ -194,6 +194,32 @@ int conn_tunnel_send(struct conn *c);
  * or -1 when c was freed. */
 int conn_tunnel_read(struct conn *c);
 
+/* Enters the relay; returns 0, or -1 when c was freed. */
+int conn_relay(struct conn *c);
+
+/* Arms c's one timer for ms (0: disarms it). */
+void conn_arm_timer(struct conn *c, uint32_t ms);
+
+/* Creates the persistent read and write events of c's TLS side (tls_side)
+ * or plain side.  Returns 0, or -1 out of memory. */
+int conn_make_events(struct conn *c, bool tls_side);
+
+/* conn_upstream.c: looks up (if need be) and connects to c's upstream, the
+ * app on server routes, the peer on client routes.  Returns 0, or -1 when
+ * c was freed. */
+int conn_upstream_connect(struct conn *c);
+
+/* conn_upstream.c: the upstream socket became writable: the connect's
+ * result.  Returns 0, or -1 when c was freed. */
+int conn_upstream_connected(struct conn *c);
+
+/* conn_upstream.c: the retry backoff ran out: connects again, under what
+ * is left of connect_timeout. */
+void conn_upstream_retry(struct conn *c);
+
+/* conn_upstream.c: forgets c's hand-off port, if any. */
+void conn_handoff_clear(struct conn *c);
+
 /* Makes the four fd events match the union of both directions' wants. */
 void conn_update_events(struct conn *c);
 
