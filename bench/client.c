@@ -320,7 +320,8 @@ report_trips(const struct bench_opts *o, struct worker *ws, unsigned long nw,
 	}
 	n = 0;
 	for (unsigned long i = 0; i < nw; i++) {
-		memcpy(all + n, ws[i].samples, ws[i].n * sizeof(*all));
+		if (ws[i].n > 0)
+			memcpy(all + n, ws[i].samples, ws[i].n * sizeof(*all));
 		n += ws[i].n;
 	}
 	qsort(all, n, sizeof(*all), cmp_u64);
