@@ -26,6 +26,7 @@
 # BENCH_QUIET_WAIT=0 BENCH_WORKERS_RUNS=1 BENCH_TRAINING_RUNS=1.
 # Needs python3, ss, stunnel4, hitch, haproxy, strace, nm, gnuplot (charts).
 # As root hitch's workers run as nobody (hitch refuses root workers).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 shopt -s nullglob
 T_START=$(date +%s)
@@ -434,7 +435,7 @@ idle() {
 
 # measure SYS: every figure of SYS, in front of a fresh sink and echo.
 measure() {
-	local sys=$1 sink echo total run w
+	local sys=$1 sink echo total run w res
 	read -r sink echo <<< "$(free_ports 2)"
 	start $sys.sink "$BENCH" sink --listen 127.0.0.1:$sink
 	start $sys.echo "$BENCH" echo --listen 127.0.0.1:$echo
@@ -520,7 +521,8 @@ latency() {
 		wait_quiet
 		say "latency round $r of $BENCH_RR_ROUNDS"
 		for (( i = 0; i < n; i++ )); do
-			s=${up[(r - 1 + i) % n]} log=$LOGS/${up[(r - 1 + i) % n]}.rr.$r.log
+			s=${up[(r - 1 + i) % n]}
+			log=$LOGS/$s.rr.$r.log
 			a=($(snap))
 			"$BENCH" rr --connect 127.0.0.1:${cp[$s]} --count $count --warmup 200 --json > "$log" 2>&1
 			b=($(snap))
