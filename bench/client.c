@@ -47,6 +47,7 @@ struct xfer {
 	uint64_t sent, got;
 	const char *why;	/* a failure: what, with err (0: none) */
 	int err;
+	char msg[96];		/* why, where it is made up */
 };
 
 struct job {
@@ -96,8 +97,15 @@ xfer_recv(struct xfer *x, bool wait)
 	x->got += (uint64_t)n;
 	if (x->echo && x->got <= x->len) {
 		pattern_fill(x->seed, at, x->ebuf, (size_t)n);
-		if (memcmp(x->ebuf, x->rbuf, (size_t)n) != 0)
-			return xfer_fail(x, "the echo differs from what was sent", 0);
+		if (memcmp(x->ebuf, x->rbuf, (size_t)n) == 0)
+			return !x->shut && x->got >= x->len;
+		for (size_t i = 0; ; i++)
+			if (x->ebuf[i] != x->rbuf[i]) {
+				snprintf(x->msg, sizeof(x->msg), "the echo differs "
+				    "at byte %" PRIu64 " (sent 0x%02x, got 0x%02x)",
+				    at - x->pos + i, x->ebuf[i], x->rbuf[i]);
+				return xfer_fail(x, x->msg, 0);
+			}
 	}
 	return !x->shut && x->got >= x->len;
 }
