@@ -69,7 +69,7 @@ $(BUILD)/libmtlsd.a: $(LIB_OBJ)
 $(BUILD)/mtlsd: $(MAIN_OBJ) $(BUILD)/libmtlsd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/mtlsd-bench: $(BENCH_OBJ)
+$(BUILD)/mtlsd-bench: $(BENCH_OBJ) $(BUILD)/libmtlsd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_HELP)) $(BUILD)/libmtlsd.a

@@ -3,244 +3,131 @@
  *
  * Exit status: 0 success, 1 a network error or failed check, 2 bad usage.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench/bench.h"
 
-enum opt {
-	O_LISTEN = 1, O_CONNECT, O_ONCE, O_BYTES, O_STREAMS, O_CHUNK, O_JSON,
-	O_SIZE, O_COUNT, O_WARMUP, O_CONNS, O_HOLD, O_SECONDS, O_CONCURRENCY,
-	O_HELP
-};
+enum kind { K_ADDR, K_FLAG, K_SIZE, K_COUNT, K_SECS };
 
-#define BIT(o)	(1u << (o))
-
-struct cmd {
+/* One option: where its value goes and what it may be. */
+static const struct opt {
 	const char *name;
-	unsigned allowed;	/* BIT()s of the options it takes */
-	unsigned required;
-	int (*run)(const struct bench_opts *);
+	enum kind kind;
+	size_t off;
+	unsigned long long min, max;
+} opts[] = {
+#define O(n, k, f, lo, hi) { n, k, offsetof(struct bench_opts, f), lo, hi }
+	O("listen", K_ADDR, addr, 0, 0),
+	O("connect", K_ADDR, addr, 0, 0),
+	O("json", K_FLAG, json, 0, 0),
+	O("bytes", K_SIZE, bytes, 1, UINT64_MAX),
+	O("chunk", K_SIZE, chunk, 1, 64u << 20),
+	O("size", K_SIZE, size, 1, 64u << 20),
+	O("streams", K_COUNT, streams, 1, 1024),
+	O("count", K_COUNT, count, 1, 100000000),
+	O("warmup", K_COUNT, warmup, 0, 100000000),
+	O("conns", K_COUNT, conns, 1, 1000000),
+	O("concurrency", K_COUNT, concurrency, 1, 1024),
+	O("seconds", K_SECS, seconds, 0, 1000000),
+	O("hold", K_SECS, hold, 0, 10000000),
+#undef O
 };
 
-static const struct cmd cmds[] = {
-	{ "echo", BIT(O_LISTEN) | BIT(O_ONCE), BIT(O_LISTEN), srv_echo },
-	{ "sink", BIT(O_LISTEN) | BIT(O_ONCE), BIT(O_LISTEN), srv_sink },
-	{ "push", BIT(O_CONNECT) | BIT(O_BYTES) | BIT(O_STREAMS) | BIT(O_CHUNK) |
-	    BIT(O_JSON), BIT(O_CONNECT) | BIT(O_BYTES), cmd_push },
-	{ "source", BIT(O_CONNECT) | BIT(O_BYTES) | BIT(O_STREAMS) |
-	    BIT(O_CHUNK) | BIT(O_JSON), BIT(O_CONNECT) | BIT(O_BYTES),
-	    cmd_source },
-	{ "rr", BIT(O_CONNECT) | BIT(O_SIZE) | BIT(O_COUNT) | BIT(O_WARMUP) |
-	    BIT(O_JSON), BIT(O_CONNECT), cmd_rr },
-	{ "idle", BIT(O_CONNECT) | BIT(O_CONNS) | BIT(O_HOLD) | BIT(O_JSON),
-	    BIT(O_CONNECT) | BIT(O_CONNS), cmd_idle },
-	{ "connrate", BIT(O_CONNECT) | BIT(O_SECONDS) | BIT(O_CONCURRENCY) |
-	    BIT(O_JSON), BIT(O_CONNECT) | BIT(O_SECONDS), cmd_connrate },
-};
-
-static const struct option longopts[] = {
-	{ "listen",	required_argument,	NULL, O_LISTEN },
-	{ "connect",	required_argument,	NULL, O_CONNECT },
-	{ "once",	no_argument,		NULL, O_ONCE },
-	{ "bytes",	required_argument,	NULL, O_BYTES },
-	{ "streams",	required_argument,	NULL, O_STREAMS },
-	{ "chunk",	required_argument,	NULL, O_CHUNK },
-	{ "json",	no_argument,		NULL, O_JSON },
-	{ "size",	required_argument,	NULL, O_SIZE },
-	{ "count",	required_argument,	NULL, O_COUNT },
-	{ "warmup",	required_argument,	NULL, O_WARMUP },
-	{ "conns",	required_argument,	NULL, O_CONNS },
-	{ "hold",	required_argument,	NULL, O_HOLD },
-	{ "seconds",	required_argument,	NULL, O_SECONDS },
-	{ "concurrency", required_argument,	NULL, O_CONCURRENCY },
-	{ "help",	no_argument,		NULL, O_HELP },
-	{ NULL, 0, NULL, 0 }
+/* A command: the options it takes (first the required ones, by name). */
+static const struct cmd {
+	const char *name, *required, *optional;
+	int mode;		/* enum bench_mode, or -1 */
+} cmds[] = {
+	{ "echo", "listen", "", -1 },
+	{ "sink", "listen", "", -1 },
+	{ "push", "connect bytes", "streams chunk json", M_PUSH },
+	{ "source", "connect bytes", "streams chunk json", M_SOURCE },
+	{ "rr", "connect", "size count warmup json", M_RR },
+	{ "connrate", "connect seconds", "concurrency json", M_CONNRATE },
+	{ "idle", "connect conns", "hold concurrency json", M_IDLE },
+	{ "aead", "", "seconds", -1 },
 };
 
 static void
 usage(FILE *f)
 {
 	fputs(
-"usage: mtlsd-bench echo   --listen ADDR [--once]\n"
-"       mtlsd-bench sink   --listen ADDR [--once]\n"
-"       mtlsd-bench push   --connect ADDR --bytes SIZE [--streams N]\n"
-"                          [--chunk SIZE] [--json]\n"
-"       mtlsd-bench source --connect ADDR --bytes SIZE [--streams N]\n"
-"                          [--chunk SIZE] [--json]\n"
-"       mtlsd-bench rr     --connect ADDR [--size SIZE] [--count N]\n"
-"                          [--warmup N] [--json]\n"
-"       mtlsd-bench idle   --connect ADDR --conns N [--hold SECONDS] [--json]\n"
+"usage: mtlsd-bench echo|sink --listen ADDR\n"
+"       mtlsd-bench push|source --connect ADDR --bytes SIZE [--streams N]\n"
+"                  [--chunk SIZE] [--json]\n"
+"       mtlsd-bench rr --connect ADDR [--size SIZE] [--count N] [--warmup N]\n"
+"                  [--json]\n"
 "       mtlsd-bench connrate --connect ADDR --seconds S [--concurrency C]\n"
-"                          [--json]\n"
+"                  [--json]\n"
+"       mtlsd-bench idle --connect ADDR --conns N [--hold S] [--concurrency C]\n"
+"                  [--json]\n"
+"       mtlsd-bench aead [--seconds S]\n"
 "\n"
-"ADDR is host:port, [v6]:port or unix:/path (port 0 with --listen picks one;\n"
-"\"listening ADDR\" shows it).  SIZE is bytes, or a number with K, M or G\n"
-"(powers of 1024).  --bytes is per stream; --chunk is the size of each send\n"
-"(default 256K).  rr defaults: --size 1K --count 20000 --warmup 1000.\n"
-"idle holds until stdin ends or SIGINT/SIGTERM unless --hold is given.\n"
-"connrate: C threads (default 1) each connect, send 1 byte, read its echo and\n"
-"close, in a loop for S seconds; reports connections/s, errors and p50/p99\n"
-"connect+echo time (run it against an echo server, through the proxies).\n"
-"Exit status: 0 ok, 1 network error or failed check, 2 usage.\n", f);
+"ADDR is host:port, [v6]:port or unix:/path; SIZE is bytes or a number with\n"
+"K, M or G (powers of 1024).  push checks every byte of the echo; source\n"
+"sends into a sink.  --bytes is per stream, --chunk each send (256K).  rr:\n"
+"--size 1K --count 20000 --warmup 1000.  connrate: C threads (1) connect,\n"
+"send a byte, read its echo and close, for S seconds.  idle: opens N\n"
+"connections (each proved by an 8-byte echo) and holds them S seconds, or\n"
+"until stdin ends.  aead: the AEADs on one core, S seconds a figure (2).\n", f);
 }
 
-/* SIZE: a decimal number with an optional K, M or G (powers of 1024). */
 static int
-parse_size(const char *s, uint64_t *v)
+has(const char *list, const char *name)
 {
-	unsigned long long n;
-	uint64_t mult = 1;
-	char *end;
+	size_t n = strlen(name);
 
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	if (*end != '\0') {
-		if (end[1] != '\0')
-			return -1;
-		switch (*end) {
-		case 'K': case 'k': mult = 1ULL << 10; break;
-		case 'M': case 'm': mult = 1ULL << 20; break;
-		case 'G': case 'g': mult = 1ULL << 30; break;
-		default: return -1;
-		}
-	}
-	if (n > UINT64_MAX / mult)
-		return -1;
-	*v = n * mult;
+	for (const char *p = strstr(list, name); p != NULL; p = strstr(p + 1, name))
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return 1;
 	return 0;
 }
 
+/* Reads one option's value into *o; -1 after saying what is wrong. */
 static int
-parse_count(const char *s, unsigned long min, unsigned long max,
-    unsigned long *v)
+set_option(struct bench_opts *o, const struct opt *op, const char *val)
 {
-	unsigned long long n;
+	void *dst = (char *)o + op->off;
+	const char *why = "out of range";
+	uint64_t v = 0;
 	char *end;
+	double d;
 
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || n < min || n > max)
-		return -1;
-	*v = (unsigned long)n;
-	return 0;
-}
-
-static const char *
-opt_name(int opt)
-{
-	for (const struct option *lo = longopts; lo->name != NULL; lo++)
-		if (lo->val == opt)
-			return lo->name;
-	return "?";
-}
-
-/* Reads one option's value into *o; -1 after saying what is wrong with it. */
-static int
-set_option(struct bench_opts *o, int opt, const char *val)
-{
-	const char *why = NULL, *name = opt_name(opt);
-	char *end;
-
-	switch (opt) {
-	case O_LISTEN:
-	case O_CONNECT:
-		if (net_parse_addr(val, &o->addr, &why) == -1)
-			goto bad;
-		if (opt == O_CONNECT && !o->addr.is_unix &&
-		    strcmp(o->addr.port, "0") == 0) {
-			why = "cannot connect to port 0";
-			goto bad;
+	switch (op->kind) {
+	case K_FLAG:
+		*(bool *)dst = true;
+		return 0;
+	case K_ADDR:
+		if (parse_addr(val, true, dst, &why) == 0)
+			return 0;
+		break;
+	case K_SIZE:
+		if (parse_size(val, &v, &why) == 0 &&
+		    v >= op->min && v <= op->max) {
+			*(uint64_t *)dst = v;
+			return 0;
 		}
-		return 0;
-	case O_ONCE:
-		o->once = true;
-		return 0;
-	case O_JSON:
-		o->json = true;
-		return 0;
-	case O_BYTES:
-		if (parse_size(val, &o->bytes) == -1)
-			goto bad_size;
-		return 0;
-	case O_CHUNK:
-		if (parse_size(val, &o->chunk) == -1)
-			goto bad_size;
-		if (o->chunk == 0 || o->chunk > (64u << 20)) {
-			why = "must be from 1 to 64M";
-			goto bad;
+		break;
+	case K_COUNT:
+		if (parse_uint(val, op->min, op->max, dst, &why) == 0)
+			return 0;
+		break;
+	case K_SECS:
+		d = strtod(val, &end);
+		if (*val >= '0' && *val <= '9' && *end == '\0' && isfinite(d) &&
+		    d > 0 && d <= op->max) {
+			*(double *)dst = d;
+			return 0;
 		}
-		return 0;
-	case O_SIZE:
-		if (parse_size(val, &o->size) == -1)
-			goto bad_size;
-		if (o->size == 0 || o->size > (64u << 20)) {
-			why = "must be from 1 to 64M";
-			goto bad;
-		}
-		return 0;
-	case O_STREAMS:
-		if (parse_count(val, 1, 1024, &o->streams) == -1) {
-			why = "expected a number from 1 to 1024";
-			goto bad;
-		}
-		return 0;
-	case O_COUNT:
-	case O_WARMUP:
-		if (parse_count(val, opt == O_COUNT ? 1 : 0, 100000000,
-		    opt == O_COUNT ? &o->count : &o->warmup) == -1) {
-			why = "expected a number up to 100000000";
-			goto bad;
-		}
-		return 0;
-	case O_CONNS:
-		if (parse_count(val, 1, 1000000, &o->conns) == -1) {
-			why = "expected a number from 1 to 1000000";
-			goto bad;
-		}
-		return 0;
-	case O_SECONDS:
-		o->seconds = strtod(val, &end);
-		if (*val < '0' || *val > '9' || *end != '\0' ||
-		    !isfinite(o->seconds) || o->seconds <= 0 ||
-		    o->seconds > 1e6) {
-			why = "expected a positive number of seconds";
-			goto bad;
-		}
-		return 0;
-	case O_CONCURRENCY:
-		if (parse_count(val, 1, 1024, &o->concurrency) == -1) {
-			why = "expected a number from 1 to 1024";
-			goto bad;
-		}
-		return 0;
-	case O_HOLD:
-		o->hold = strtod(val, &end);
-		if (*val < '0' || *val > '9' || *end != '\0' ||
-		    !isfinite(o->hold) || o->hold > 1e7) {
-			why = "expected a number of seconds";
-			goto bad;
-		}
-		return 0;
+		why = "expected a positive number of seconds";
+		break;
 	}
-	why = "unknown option";
-	goto bad;
-
-bad_size:
-	why = "expected a size such as 65536, 64K, 256M or 1G";
-bad:
-	bench_warnx("--%s %s: %s", name, val != NULL ? val : "", why);
+	bench_warnx("--%s %s: %s", op->name, val, why);
 	return -1;
 }
 
@@ -249,72 +136,61 @@ main(int argc, char **argv)
 {
 	struct bench_opts o = {
 		.chunk = BENCH_BUF, .size = 1024, .streams = 1, .count = 20000,
-		.warmup = 1000, .hold = -1, .concurrency = 1,
+		.warmup = 1000, .concurrency = 1, .seconds = 2, .hold = -1,
 	};
 	const struct cmd *cmd = NULL;
-	unsigned seen = 0;
-	int opt;
+	const struct opt *op;
+	char seen[256] = "";
 
-	if (argc < 2)
-		goto usage;
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
+	if (argc >= 2 && (strcmp(argv[1], "help") == 0 ||
+	    strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		usage(stdout);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+	for (size_t i = 0; argc >= 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)
 			cmd = &cmds[i];
 	if (cmd == NULL) {
-		bench_warnx("unknown command '%s'", argv[1]);
+		if (argc >= 2)
+			bench_warnx("unknown command '%s'", argv[1]);
 		goto usage;
 	}
-
-	/* getopt sees the subcommand as argv[0]; "+:" keeps order, reports ':' */
-	opterr = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc - 1, argv + 1, "+:h", longopts,
-	    NULL)) != -1) {
-		if (opt == 'h' || opt == O_HELP) {
-			usage(stdout);
-			return 0;
-		}
-		if (opt == ':') {
-			bench_warnx("%s: option %s needs a value", cmd->name,
-			    argv[optind]);
+	for (int i = 2; i < argc; i++) {
+		op = NULL;
+		for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]); k++)
+			if (strncmp(argv[i], "--", 2) == 0 &&
+			    strcmp(argv[i] + 2, opts[k].name) == 0)
+				op = &opts[k];
+		if (op == NULL || (!has(cmd->required, op->name) &&
+		    !has(cmd->optional, op->name))) {
+			bench_warnx("%s: unknown option %s", cmd->name, argv[i]);
 			goto usage;
 		}
-		if (opt == '?' || opt <= 0 || opt > O_HELP) {
-			/* argv[optind] is getopt's argv[optind - 1] */
-			bench_warnx("%s: unknown option %s", cmd->name,
-			    argv[optind > 1 ? optind : 2]);
+		if (op->kind != K_FLAG && ++i == argc) {
+			bench_warnx("%s: --%s needs a value", cmd->name, op->name);
 			goto usage;
 		}
-		if ((cmd->allowed & BIT(opt)) == 0) {
-			bench_warnx("%s: option --%s does not apply", cmd->name,
-			    opt_name(opt));
+		if (set_option(&o, op, argv[i]) == -1)
 			goto usage;
+		if (strlen(seen) + strlen(op->name) + 2 < sizeof(seen)) {
+			strcat(seen, " ");
+			strcat(seen, op->name);
 		}
-		if (set_option(&o, opt, optarg) == -1)
-			goto usage;
-		seen |= BIT(opt);
 	}
-	if (optind < argc - 1) {
-		bench_warnx("%s: unexpected argument '%s'", cmd->name,
-		    argv[optind + 1]);
-		goto usage;
+	for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
+		if (has(cmd->required, opts[k].name) && !has(seen, opts[k].name)) {
+			bench_warnx("%s: --%s is required", cmd->name, opts[k].name);
+			goto usage;
+		}
 	}
-	if ((seen & cmd->required) != cmd->required) {
-		for (int i = O_LISTEN; i <= O_HELP; i++)
-			if ((cmd->required & ~seen & BIT(i)) != 0)
-				bench_warnx("%s: --%s is required", cmd->name,
-				    opt_name(i));
-		goto usage;
-	}
-
 	/* A peer that vanishes must be an error return, never a kill. */
 	signal(SIGPIPE, SIG_IGN);
-	return cmd->run(&o) == 0 ? 0 : 1;
+	o.mode = cmd->mode >= 0 ? (enum bench_mode)cmd->mode : M_PUSH;
+	if (strcmp(cmd->name, "aead") == 0)
+		return aead_run(&o) == 0 ? 0 : 1;
+	if (cmd->mode < 0)
+		return srv_run(&o, strcmp(cmd->name, "echo") == 0) == 0 ? 0 : 1;
+	return client_run(&o) == 0 ? 0 : 1;
 
 usage:
 	usage(stderr);

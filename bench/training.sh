@@ -1,18 +1,15 @@
 #!/bin/bash
-# bench/training.sh BUILD OUT: the training-shaped figure of `make bench`.
-# tests/e2e/torch_job.py (gloo, world size 2: a 4M-float all_reduce, timed
-# 5 times after a barrier, then 8 DDP steps on a small MLP) between two
-# network namespaces A and B on a bridge, BENCH_TRAINING_RUNS times in the
-# clear and as many times through mtlsd's transparent routes with the rules
-# of `mtlsd nft`, the two interleaved (the first of each pair alternating).
-# Plain and mtlsd each get their own three namespaces (bridge, A, B; the same
-# addresses as tests/e2e/t_torch.sh), so plain runs never meet the rules.
-# Appends to OUT/raw.jsonl one "training"/"train_run" record per run
-# (mode, run, position, each rank's all_reduce ms and DDP step ms) and a
-# "training"/"train_phase" record; or a "training"/"start" error that
-# says why not ("n/a: ...").  Logs go to OUT/logs/training/.  Needs root,
-# nft, nsenter and python3-torch (under /usr/bin/python3 or python3).
-# Cleans up every namespace and process it made.
+# bench/training.sh BUILD OUT: the training figure of `make bench`.
+# tests/e2e/torch_job.py (gloo, 2 ranks: a 4M-float all_reduce timed 5
+# times after a barrier, then 8 DDP steps of a small MLP) between network
+# namespaces A and B on a bridge, BENCH_TRAINING_RUNS times in the clear and
+# as many through mtlsd's transparent routes with `mtlsd nft`'s rules,
+# interleaved (the first of each pair alternating), each mode in its own
+# namespaces (the addresses of tests/e2e/t_torch.sh).  Appends to
+# OUT/raw.jsonl a "training" "train_run" record per run (each rank's ms), a
+# "train_phase" and a "train_tunnels" record, or a "start" error saying why
+# not ("n/a: ...").  Logs: OUT/logs/training/.  Needs root, nft, nsenter and
+# python3-torch.  Removes every namespace and process it made.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
@@ -62,7 +59,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
-at() { local n=$1; shift; nsenter --net="/run/netns/$n" "$@"; }
 wait_for() { # SECONDS CMD...
 	local end=$(( $(date +%s) + $1 )); shift
 	until "$@"; do [ "$(date +%s)" -lt "$end" ] || return 1; sleep 0.1; done
@@ -70,8 +66,7 @@ wait_for() { # SECONDS CMD...
 log_has() { grep -qE -- "$2" "$1"; }
 
 . "$TOP/tests/e2e/mesh_node.sh"
-lladdr() { mesh_lladdr "$1"; }
-ll_ready() { [ -n "$(lladdr "$1")" ] && [ -n "$(lladdr "$2")" ]; }
+ll_ready() { [ -n "$(mesh_lladdr "$1")" ] && [ -n "$(mesh_lladdr "$2")" ]; }
 { mesh_net "$NS_pw" "$NS_pa" "$NS_pb" && mesh_net "$NS_mw" "$NS_ma" "$NS_mb" &&
   wait_for 10 ll_ready "$NS_pa" "$NS_pb" && wait_for 10 ll_ready "$NS_ma" "$NS_mb"; } > "$L/net.log" 2>&1 ||
 	nope "failed: network namespaces (logs/training/net.log)"
@@ -88,10 +83,10 @@ mesh_node_conf "$L" b 2 a
 "$MTLSD" check -c "$L/a.ini" > "$L/check.log" 2>&1 || nope "failed: mtlsd check (logs/training/check.log)"
 for x in a b; do
 	ns=$NS_ma; [ $x = b ] && ns=$NS_mb
-	{ "$MTLSD" nft -c "$L/$x.ini" > "$L/$x.nft" && at "$ns" nft -f "$L/$x.nft"; } 2> "$L/nft-$x.log" ||
+	{ "$MTLSD" nft -c "$L/$x.ini" > "$L/$x.nft" && mesh_at "$ns" nft -f "$L/$x.nft"; } 2> "$L/nft-$x.log" ||
 		nope "failed: mtlsd nft's rules on node $x (logs/training/nft-$x.log)"
 done
-# nsenter itself, not at(): $! must be the process (nsenter execs mtlsd).
+# nsenter itself, not mesh_at(): $! must be the process (nsenter execs mtlsd).
 nsenter --net="/run/netns/$NS_ma" "$MTLSD" run -c "$L/a.ini" > "$L/mtlsd-a.log" 2>&1 & PID_OF[mtlsd-a]=$!
 nsenter --net="/run/netns/$NS_mb" "$MTLSD" run -c "$L/b.ini" > "$L/mtlsd-b.log" 2>&1 & PID_OF[mtlsd-b]=$!
 wait_for 15 log_has "$L/mtlsd-a.log" 'event=started' && wait_for 15 log_has "$L/mtlsd-b.log" 'event=started' ||
