@@ -76,41 +76,17 @@ static size_t
 json_string(struct out *o, const unsigned char *s, size_t len, size_t budget,
     bool *cut)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t start = o->n, keep = o->n, i = 0;
 	size_t lim = len < AUDIT_STR_MAX ? len : AUDIT_STR_MAX;
 	size_t mroom = budget >= MARK_LEN ? budget - MARK_LEN : 0;
 
 	while (i < len) {
-		char e[6] = { '\\', 'u', '0', '0', 0, 0 };
-		const char *ep = e;
-		size_t en = 2;
-		int32_t cp;
-		size_t n = utf8_next(s + i, len - i, &cp);
+		char esc[UTF8_ESC_MAX];
+		const char *ep;
+		size_t en, n = utf8_escape_next(s + i, len - i, esc, &ep, &en);
 
 		if (i + n > lim)
 			break;
-		switch (cp) {
-		case -1:	ep = "\\ufffd"; en = 6; break;
-		case '"':	ep = "\\\""; break;
-		case '\\':	ep = "\\\\"; break;
-		case '\b':	ep = "\\b"; break;
-		case '\f':	ep = "\\f"; break;
-		case '\n':	ep = "\\n"; break;
-		case '\r':	ep = "\\r"; break;
-		case '\t':	ep = "\\t"; break;
-		default:
-			if (utf8_escaped(cp)) {
-				e[2] = hex[(cp >> 12) & 15];
-				e[3] = hex[(cp >> 8) & 15];
-				e[4] = hex[(cp >> 4) & 15];
-				e[5] = hex[cp & 15];
-				en = 6;
-			} else {
-				ep = (const char *)s + i;
-				en = n;
-			}
-		}
 		if (o->n - start + en > budget)
 			break;
 		put(o, ep, en);

@@ -119,7 +119,6 @@ bare_ok(const char *s, size_t slen)
 const char *
 log_value(const char *s, size_t slen, char *buf, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)s;
 	size_t o = 1, keep = 1, i = 0;
 
@@ -135,31 +134,10 @@ log_value(const char *s, size_t slen, char *buf, size_t len)
 	}
 	buf[0] = '"';
 	while (i < slen) {
-		char e[7] = { '\\', 'u', '0', '0', 0, 0, 0 };
-		const char *ep = e;
-		size_t en = 2;
-		int32_t cp;
-		size_t n = utf8_next(u + i, slen - i, &cp);
+		char esc[UTF8_ESC_MAX];
+		const char *ep;
+		size_t en, n = utf8_escape_next(u + i, slen - i, esc, &ep, &en);
 
-		switch (cp) {
-		case -1:	ep = "\\ufffd"; en = 6; break;
-		case '"':	ep = "\\\""; break;
-		case '\\':	ep = "\\\\"; break;
-		case '\n':	ep = "\\n"; break;
-		case '\r':	ep = "\\r"; break;
-		case '\t':	ep = "\\t"; break;
-		default:
-			if (utf8_escaped(cp)) {
-				e[2] = hex[(cp >> 12) & 15];
-				e[3] = hex[(cp >> 8) & 15];
-				e[4] = hex[(cp >> 4) & 15];
-				e[5] = hex[cp & 15];
-				en = 6;
-			} else {
-				ep = s + i;
-				en = n;
-			}
-		}
 		/* Room for this, the closing quote and the NUL; else back to
 		 * the last point "..." fits after. */
 		if (o + en + 2 > len) {

@@ -56,3 +56,40 @@ utf8_escaped(int32_t cp)
 	    cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
 	    (cp >= 0x2066 && cp <= 0x2069);
 }
+
+size_t
+utf8_escape_next(const unsigned char *s, size_t len, char esc[UTF8_ESC_MAX],
+    const char **out, size_t *outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	int32_t cp;
+	size_t n = utf8_next(s, len, &cp);
+
+	*outlen = 2;
+	switch (cp) {
+	case -1:	*out = "\\ufffd"; *outlen = 6; break;
+	case '"':	*out = "\\\""; break;
+	case '\\':	*out = "\\\\"; break;
+	case '\b':	*out = "\\b"; break;
+	case '\f':	*out = "\\f"; break;
+	case '\n':	*out = "\\n"; break;
+	case '\r':	*out = "\\r"; break;
+	case '\t':	*out = "\\t"; break;
+	default:
+		if (utf8_escaped(cp)) {
+			esc[0] = '\\';
+			esc[1] = 'u';
+			esc[2] = hex[(cp >> 12) & 15];
+			esc[3] = hex[(cp >> 8) & 15];
+			esc[4] = hex[(cp >> 4) & 15];
+			esc[5] = hex[cp & 15];
+			esc[6] = '\0';
+			*out = esc;
+			*outlen = 6;
+		} else {
+			*out = (const char *)s;
+			*outlen = n;
+		}
+	}
+	return n;
+}

@@ -29,4 +29,16 @@ size_t utf8_next(const unsigned char *s, size_t len, int32_t *cp);
  */
 bool utf8_escaped(int32_t cp);
 
+/* Room utf8_escape_next() needs for an escape: "\\uXXXX" and a NUL. */
+#define UTF8_ESC_MAX	7
+
+/*
+ * The next character of s[0..len), len >= 1, as it goes inside a JSON
+ * string (logfmt's quoted values use the same escapes): sets *out to the
+ * bytes to write, the character itself or its escape built in esc, and
+ * *outlen to their length.  Returns the input bytes consumed.
+ */
+size_t utf8_escape_next(const unsigned char *s, size_t len,
+    char esc[UTF8_ESC_MAX], const char **out, size_t *outlen);
+
 #endif /* MTLSD_PROXY_UTF8_H */

@@ -49,6 +49,7 @@ test_bare_and_quoted(void **state)
 	EXPECT("tab\there", "\"tab\\there\"");
 	EXPECT("two\nlines\r", "\"two\\nlines\\r\"");
 	EXPECT("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
+	EXPECT("\b\f", "\"\\b\\f\"");
 	expect("a\0b", 3, "\"a\\u0000b\"");
 	/* UTF-8 as it is; C1, bidi and line separators escaped; bytes that
 	 * are not UTF-8 one U+FFFD per maximal ill-formed subsequence. */
@@ -123,7 +124,8 @@ well_formed(const char *v)
 			continue;
 		if (i + 1 >= n - 1)
 			return false;
-		if (strchr("\"\\nrt", v[i + 1]) != NULL) {
+		/* go-logfmt unquotes as encoding/json does: \b and \f too. */
+		if (strchr("\"\\bfnrt", v[i + 1]) != NULL) {
 			i++;
 		} else if (v[i + 1] == 'u' && i + 5 < n - 1 &&
 		    strspn(v + i + 2, "0123456789abcdef") >= 4) {
