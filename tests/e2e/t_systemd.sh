@@ -270,14 +270,16 @@ EOF
 	stop_mtlsd rot2
 	chmod 700 "$T"
 
-	# The shipped file as it is, where its user exists: a dry run (-d).
-	if id mtlsd > /dev/null 2>&1; then
-		logrotate -d -s "$R/state.dry" "$TOP/examples/mtlsd.logrotate" > "$R/dry.log" 2>&1
-		check "examples/mtlsd.logrotate parses cleanly (logrotate -d)" \
-			eval '! grep -qiE "^error|unknown|bad " "$R/dry.log"'
-	else
-		skip "examples/mtlsd.logrotate as shipped: no user mtlsd here"
+	# The shipped file as it is (a dry run, -d); where the package has not
+	# made the user mtlsd, its su and create lines name nobody instead.
+	shipped="$TOP/examples/mtlsd.logrotate"
+	if ! id mtlsd > /dev/null 2>&1; then
+		sed 's/ mtlsd adm$/ nobody adm/' "$shipped" > "$R/shipped.conf"
+		shipped="$R/shipped.conf"
 	fi
+	logrotate -d -s "$R/state.dry" "$shipped" > "$R/dry.log" 2>&1; rc=$?
+	check "examples/mtlsd.logrotate parses cleanly (logrotate -d: rc $rc)" \
+		eval '[ $rc = 0 ] && ! grep -qiE "^error|unknown|bad " "$R/dry.log"'
 else
 	skip "logrotate after a privilege drop needs root, a 'nobody' user and logrotate"
 fi
