@@ -125,26 +125,36 @@ def cmd_reply(a):
     serve(listen(a.listen), answer)
 
 
+class HashingReader:
+    """Reads s to EOF in a thread of its own, hashing what arrives: .h (sha256),
+    .n (bytes) and .err (the OSError, if one ended it).  join() waits."""
+
+    def __init__(self, s):
+        self.h, self.n, self.err = hashlib.sha256(), 0, None
+        self.s = s
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        try:
+            while True:
+                d = self.s.recv(1 << 18)
+                if not d:
+                    break
+                self.h.update(d)
+                self.n += len(d)
+        except OSError as e:
+            self.err = e
+
+    def join(self):
+        self.t.join()
+
+
 def cmd_roundtrip(a):
     s = connect(a.connect, timeout=a.timeout, source=a.source)
     sent = hashlib.sha256()
-    recv = hashlib.sha256()
-    nrecv = [0]
     err = []
-
-    def reader():
-        try:
-            while True:
-                d = s.recv(1 << 18)
-                if not d:
-                    break
-                recv.update(d)
-                nrecv[0] += len(d)
-        except OSError as e:
-            err.append(e)
-
-    t = threading.Thread(target=reader)
-    t.start()
+    rd = HashingReader(s)
     left = a.bytes
     chunk = os.urandom(1 << 20)
     start = time.monotonic()
@@ -159,11 +169,12 @@ def cmd_roundtrip(a):
         s.shutdown(socket.SHUT_WR)
     except OSError as e:
         err.append(e)
-    t.join()
+    rd.join()
+    err += [rd.err] if rd.err else []
     secs = time.monotonic() - start
-    match = nrecv[0] == a.bytes and sent.digest() == recv.digest()
+    match = rd.n == a.bytes and sent.digest() == rd.h.digest()
     print("sent=%d received=%d sha256_sent=%s sha256_received=%s match=%s secs=%.3f%s"
-          % (a.bytes, nrecv[0], sent.hexdigest(), recv.hexdigest(),
+          % (a.bytes, rd.n, sent.hexdigest(), rd.h.hexdigest(),
              "yes" if match else "no", secs,
              (" error=%s" % err[0]) if err else ""))
     sys.exit(0 if match else 1)

@@ -120,6 +120,18 @@ check "(and the same probe does see an unknown key)" \
 # ---- make install ----
 
 R="$T/root"
+# common_files DOCDIR: what make install and the package both hold beside
+# the binary, the man pages and the unit: the docs and the /etc files.
+common_files() {
+	local f
+	echo "$1/README.md"
+	echo "$1/copyright"
+	for f in "$TOP"/examples/*.ini "$TOP"/examples/*.nft "$TOP"/examples/*.json; do
+		echo "$1/examples/$(basename "$f")"
+	done
+	echo etc/mtlsd/mtlsd.ini
+	echo etc/logrotate.d/mtlsd
+}
 expected_install() {
 	local p=usr/local d=usr/local/share/doc/mtlsd f
 	{
@@ -127,13 +139,7 @@ expected_install() {
 		echo "$p/share/man/man8/mtlsd.8"
 		echo "$p/share/man/man5/mtlsd.ini.5"
 		echo "$p/lib/systemd/system/mtlsd.service"
-		echo "$d/README.md"
-		echo "$d/copyright"
-		for f in "$TOP"/examples/*.ini "$TOP"/examples/*.nft "$TOP"/examples/*.json; do
-			echo "$d/examples/$(basename "$f")"
-		done
-		echo etc/mtlsd/mtlsd.ini
-		echo etc/logrotate.d/mtlsd
+		common_files "$d"
 	} | LC_ALL=C sort
 }
 files_under() { (cd "$1" && find . -type f | sed 's|^\./||' | LC_ALL=C sort); }
@@ -272,14 +278,8 @@ expected_deb() {
 		echo usr/sbin/mtlsd
 		echo usr/share/man/man8/mtlsd.8.gz
 		echo usr/share/man/man5/mtlsd.ini.5.gz
-		echo "$d/README.md"
-		echo "$d/copyright"
 		echo "$d/changelog.gz"
-		for f in "$TOP"/examples/*.ini "$TOP"/examples/*.nft "$TOP"/examples/*.json; do
-			echo "$d/examples/$(basename "$f")"
-		done
-		echo etc/mtlsd/mtlsd.ini
-		echo etc/logrotate.d/mtlsd
+		common_files "$d"
 	} | LC_ALL=C sort
 }
 dpkg-deb -c "$deb" > "$T/deb.list"

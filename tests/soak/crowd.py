@@ -45,6 +45,10 @@ import sys
 import threading
 import time
 
+# tests/e2e/peer.py's HashingReader, shared with the e2e peer.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from peer import HashingReader  # noqa: E402
+
 
 def addr(a):
     host, port = a.rsplit(":", 1)
@@ -173,23 +177,8 @@ def cmd_push(a):
 def cmd_roundtrip(a):
     s = socket.create_connection(addr(a.connect), timeout=a.timeout)
     st = Stream(a.bytes)
-    rh = hashlib.sha256()
-    got = [0]
     err = []
-
-    def reader():
-        try:
-            while True:
-                d = s.recv(1 << 18)
-                if not d:
-                    break
-                rh.update(d)
-                got[0] += len(d)
-        except OSError as e:
-            err.append(e)
-
-    t = threading.Thread(target=reader)
-    t.start()
+    rd = HashingReader(s)
     start = time.monotonic()
     sent = 0
     try:
@@ -205,10 +194,11 @@ def cmd_roundtrip(a):
         s.shutdown(socket.SHUT_WR)
     except OSError as e:
         err.append(e)
-    t.join()
-    match = got[0] == a.bytes and rh.digest() == st.h.digest()
+    rd.join()
+    err += [rd.err] if rd.err else []
+    match = rd.n == a.bytes and rd.h.digest() == st.h.digest()
     print("sent=%d received=%d match=%s secs=%.1f%s" % (
-        sent, got[0], "yes" if match else "no", time.monotonic() - start,
+        sent, rd.n, "yes" if match else "no", time.monotonic() - start,
         (" error=%s" % err[0]) if err else ""), flush=True)
     sys.exit(0 if match else 1)
 
