@@ -27,6 +27,7 @@
 #include "proxy/check_access.h"
 #include "proxy/daemon.h"
 #include "proxy/sandbox.h"
+#include "proxy/seccomp.h"
 #include "proxy/log.h"
 #include "proxy/reload.h"
 #include "proxy/sdnotify.h"
@@ -385,13 +386,16 @@ start_workers(struct daemon *d, unsigned *ninit, char *err, size_t errlen)
 	/* Everything is open and bound: confine the process before any
 	 * worker thread exists, so they all inherit it. */
 	if (d->cfg->sandbox) {
-		if (sandbox_apply(d->cfg, err, errlen) == -1)
+		if (sandbox_apply(d->cfg, d->base, err, errlen) == -1)
 			return -1;
 		d->sandboxed = true;
 	} else {
 		log_warnx("event=sandbox status=off: sandbox = no in the config");
 	}
 	sigfillset(&all);
+	/* Except SIGSYS: seccomp's trap must reach its handler in the
+	 * thread that made the call (a blocked one would kill the process). */
+	sigdelset(&all, SIGSYS);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		if (worker_start(&d->workers[i]) == -1) {
@@ -414,6 +418,7 @@ daemon_free(struct daemon *d, unsigned ninit)
 	for (unsigned i = 0; i < ninit; i++)
 		worker_free(&d->workers[i]);
 	free(d->workers);
+	seccomp_close();
 	if (d->audit.fd != -1)
 		audit_close(&d->audit);
 	for (size_t i = 0; d->routes != NULL && i < d->nroutes; i++) {

@@ -13,6 +13,7 @@
 
 #include "proxy/daemon.h"
 #include "proxy/metrics.h"
+#include "proxy/seccomp.h"
 #include "proxy/version.h"
 #include "proxy/worker.h"
 
@@ -281,6 +282,11 @@ metrics_render(const struct daemon *d, struct evbuffer *out)
 	    (unsigned long long)atomic_load(&d->reloads_failed));
 
 	audit(out, d);
+
+	head(out, "mtlsd_sandbox_denied_syscalls_total", "counter",
+	    "System calls the seccomp allow-list refused (each failed with ENOSYS).");
+	evbuffer_add_printf(out, "mtlsd_sandbox_denied_syscalls_total %llu\n",
+	    (unsigned long long)seccomp_denied_total());
 
 	head(out, "mtlsd_certificate_expiry_seconds", "gauge",
 	    "Seconds until the route's own certificate expires.");

@@ -5,11 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/landlock.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,22 +15,18 @@
 
 #include "proxy/log.h"
 #include "proxy/sandbox.h"
+#include "proxy/seccomp.h"
 
-/* LeakSanitizer stops the threads with ptrace at exit and reads /proc:
- * the sanitizer build keeps both. */
+/* LeakSanitizer reads /proc at exit: the sanitizer build keeps it (and
+ * ptrace, in seccomp.c). */
 #if defined(__SANITIZE_ADDRESS__)
-#define SANDBOX_KEEP_PTRACE
+#define SANDBOX_KEEP_PROC
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define SANDBOX_KEEP_PTRACE
+#define SANDBOX_KEEP_PROC
 #endif
 #endif
 
-#if defined(__x86_64__)
-#define SANDBOX_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define SANDBOX_ARCH AUDIT_ARCH_AARCH64
-#endif
 
 int
 sandbox_landlock_abi(void)
@@ -140,7 +132,7 @@ landlock(const struct config *cfg, int abi)
 	for (size_t i = 0; i < sizeof(accounts) / sizeof(accounts[0]); i++)
 		if (allow(ruleset, accounts[i], FS_FILE_READ) == -1)
 			goto out;
-#ifdef SANDBOX_KEEP_PTRACE
+#ifdef SANDBOX_KEEP_PROC
 	/* LeakSanitizer reads /proc/self/maps and task/ at exit. */
 	if (allow(ruleset, "/proc", FS_READ) == -1)
 		goto out;
@@ -154,60 +146,9 @@ out:
 	return rc;
 }
 
-/* ---- seccomp --------------------------------------------------------------- */
-
-#define DENY(nr) \
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
-
-static int
-seccomp_filter(void)
-{
-#ifdef SANDBOX_ARCH
-	struct sock_filter prog[] = {
-		/* Another architecture's syscall numbers mean other calls. */
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_ARCH, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-#ifdef __x86_64__
-		/* x32 calls share the numbers, with bit 30 set. */
-		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-		DENY(__NR_iopl), DENY(__NR_ioperm), DENY(__NR_uselib),
-#endif
-		DENY(__NR_execve), DENY(__NR_execveat),
-#ifndef SANDBOX_KEEP_PTRACE
-		DENY(__NR_ptrace),
-#endif
-		DENY(__NR_process_vm_readv), DENY(__NR_process_vm_writev),
-		DENY(__NR_mount), DENY(__NR_umount2), DENY(__NR_pivot_root),
-		DENY(__NR_chroot), DENY(__NR_unshare), DENY(__NR_setns),
-		DENY(__NR_init_module), DENY(__NR_finit_module),
-		DENY(__NR_delete_module), DENY(__NR_kexec_load),
-		DENY(__NR_kexec_file_load), DENY(__NR_reboot), DENY(__NR_swapon),
-		DENY(__NR_swapoff), DENY(__NR_bpf), DENY(__NR_perf_event_open),
-		DENY(__NR_keyctl), DENY(__NR_add_key), DENY(__NR_request_key),
-		DENY(__NR_open_by_handle_at), DENY(__NR_name_to_handle_at),
-		DENY(__NR_userfaultfd), DENY(__NR_acct), DENY(__NR_settimeofday),
-		DENY(__NR_clock_settime), DENY(__NR_adjtimex),
-		DENY(__NR_sethostname), DENY(__NR_setdomainname),
-		DENY(__NR_quotactl), DENY(__NR_fsopen), DENY(__NR_fsmount),
-		DENY(__NR_move_mount), DENY(__NR_open_tree), DENY(__NR_fsconfig),
-		DENY(__NR_fspick), DENY(__NR_personality), DENY(__NR_vhangup),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog fprog = { .len = sizeof(prog) / sizeof(prog[0]), .filter = prog };
-
-	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0);
-#else
-	errno = ENOSYS;
-	return -1;
-#endif
-}
-
 int
-sandbox_apply(const struct config *cfg, char *err, size_t errlen)
+sandbox_apply(const struct config *cfg, struct event_base *base, char *err,
+    size_t errlen)
 {
 	int abi = sandbox_landlock_abi();
 
@@ -222,7 +163,7 @@ sandbox_apply(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "landlock: %s", strerror(errno));
 		return -1;
 	}
-	if (seccomp_filter() == -1) {
+	if (seccomp_install(base) == -1) {
 		snprintf(err, errlen, "seccomp: %s", strerror(errno));
 		return -1;
 	}

@@ -11,10 +11,10 @@
  *                      socket files at exit.  Nothing else: a reload can
  *                      no longer read a file in a directory it did not
  *                      know at start.
- *   seccomp            a filter that fails, with EPERM, what a proxy never
- *                      needs: running programs (execve), tracing other
- *                      processes, mounts, modules, kexec, bpf, namespaces,
- *                      keyrings and the like.
+ *   seccomp            an allow-list of the calls the running daemon
+ *                      makes; running programs (execve), tracing, mounts,
+ *                      modules, kexec, bpf, namespaces and keyrings kill
+ *                      the process, any other call fails (seccomp.h).
  * Applied in the main thread before the workers start, so every thread
  * has it.  A kernel without Landlock gets the rest, and a log line.
  */
@@ -23,10 +23,13 @@
 
 #include "config/config.h"
 
-/* Confines the process as above.  Returns 0 (logging what it could and
- * could not apply), or -1 with err filled if a step the kernel offers
- * failed. */
-int sandbox_apply(const struct config *cfg, char *err, size_t errlen);
+struct event_base;
+
+/* Confines the process as above; seccomp's refusals are logged from
+ * base's loop.  Returns 0 (logging what it could and could not apply), or
+ * -1 with err filled if a step the kernel offers failed. */
+int sandbox_apply(const struct config *cfg, struct event_base *base, char *err,
+    size_t errlen);
 
 /* Landlock's ABI version here, 0 if the kernel has none. */
 int sandbox_landlock_abi(void);

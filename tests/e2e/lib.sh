@@ -49,6 +49,24 @@ audit_files() {
 	done < <(find "$T" -name '*.ini' -type f 2>/dev/null) | sort -u
 }
 
+# check_seccomp: every sandboxed daemon the test ran made only the calls
+# proxy/seccomp.c allows (a refused one is logged as status=denied): one
+# TAP line, none when no daemon was sandboxed.  Called by check_audit,
+# after stop_all.
+check_seccomp() {
+	local logs denied
+	stop_all
+	mapfile -t logs < <(grep -l 'event=sandbox no_new_privs=yes' "$T"/*.log 2>/dev/null)
+	[ ${#logs[@]} -gt 0 ] || return 0
+	denied=$(grep -h 'event=sandbox status=denied' "${logs[@]}" | sort -u)
+	if [ -z "$denied" ]; then
+		ok "no sandboxed mtlsd made a system call its seccomp allow-list lacks (${#logs[@]} daemons)"
+	else
+		not_ok "no sandboxed mtlsd made a system call its seccomp allow-list lacks"
+		head -n 10 <<< "$denied" | sed 's/^/#   /'
+	fi
+}
+
 # check_audit: once, at the end: stops what still runs (each mtlsd flushes
 # its audit lines as it exits), then every record of every audit file the
 # test wrote must validate against examples/mtlsd-audit.schema.json, keys
@@ -58,6 +76,7 @@ check_audit() {
 	local files out
 	[ "$AUDIT_CHECKED" = 1 ] && return 0
 	AUDIT_CHECKED=1
+	check_seccomp
 	mapfile -t files < <(audit_files)
 	[ ${#files[@]} -gt 0 ] || return 0
 	stop_all

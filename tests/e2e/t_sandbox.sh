@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 make_pki || { not_ok "PKI"; finish; }
-read -r P_ECHO P_SRV P_SRV2 <<< "$(free_ports 3)"
+read -r P_ECHO P_SRV P_SRV2 P_ADMIN <<< "$(free_ports 4)"
 mkdir -p "$T/conf" "$T/live" "$T/elsewhere"
 cp -p "$T/pki/server.crt" "$T/pki/server.key" "$T/live/"
 cp -p "$T/pki/server.crt" "$T/pki/server.key" "$T/elsewhere/"
@@ -14,7 +14,7 @@ routes() { # CERT_DIR
 	printf '[in]\nmode = server\nlisten = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\ncert = %s/server.crt\nkey = %s/server.key\n' \
 		"$P_SRV" "$P_ECHO" "$1" "$1"
 }
-{ printf '[global]\nworkers = 2\nca = %s\n\n' "$T/pki/ca.crt"; routes "$T/live"; } > "$T/conf/s.ini"
+{ printf '[global]\nworkers = 2\nca = %s\nadmin_listen = 127.0.0.1:%s\n\n' "$T/pki/ca.crt" "$P_ADMIN"; routes "$T/live"; } > "$T/conf/s.ini"
 bg_peer echo echo --listen 127.0.0.1:$P_ECHO
 start_mtlsd s "$T/conf/s.ini" || { not_ok "mtlsd starts"; finish; }
 pid=${PID_OF[s]}
@@ -36,6 +36,10 @@ serves() {
 		-key "$T/pki/client.key" 2>/dev/null | grep -q ping
 }
 check "it serves" serves
+denied_metric() {
+	curl -s "http://127.0.0.1:$P_ADMIN/metrics" | awk '$1 == "mtlsd_sandbox_denied_syscalls_total" { print $2 }'
+}
+check "/metrics counts the calls seccomp refused: none" test "$(denied_metric)" = 0
 
 # Rotation in the directory it knew at start: the reload reads it.
 $MTLSD certs issue --dir "$T/pki" --name server2 --san dns:localhost,ip:127.0.0.1 > /dev/null
