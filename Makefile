@@ -7,6 +7,7 @@
 #   make test-repeat N=20   make test's suites N times in a row, a tally per run
 #   make soak       heavy scenarios with their figures (tests/soak/run.sh; not in make test)
 #   make fuzz       libFuzzer targets (tests/fuzz/, clang), FUZZ_SECONDS each (60)
+#   make fuzz-long  every target FUZZ_CPU_MINUTES of CPU (30), then line coverage
 #   make demo       throwaway certificates, a sidecar pair, 256 MiB through it
 #   make bench      side-by-side benchmark against stunnel, hitch, haproxy
 #   make deps       scripts/install-deps.sh (only what is missing)
@@ -46,7 +47,7 @@ MAIN_OBJ   := $(BUILD)/obj/proxy/main.o
 BENCH_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(BENCH_SRC))
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all test test-repeat units asan valgrind soak fuzz demo bench deps deps-check clean
+.PHONY: all test test-repeat units asan valgrind soak fuzz fuzz-build fuzz-long demo bench deps deps-check clean
 all: $(BUILD)/mtlsd $(BUILD)/mtlsd-bench
 
 # Refuse an mbedTLS older than 3.6 before compiling anything.
@@ -137,7 +138,10 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 FUZZ_HELPERS := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(FUZZ_SRC),$(wildcard tests/fuzz/*.c)) $(UNIT_HELP))
 FUZZ_PROBE   := int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }
 
-fuzz:
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-build:
 	@mkdir -p $(FUZZ_BUILD)
 	@probe() { printf '%s\n' '$(FUZZ_PROBE)' | \
 	  $(FUZZ_CC) -fsanitize=fuzzer -x c - -o $(FUZZ_BUILD)/.probe 2>/dev/null; }; \
@@ -145,7 +149,22 @@ fuzz:
 	  { echo "mtlsd: make fuzz needs $(FUZZ_CC) with libFuzzer (Debian: clang, libclang-rt-dev); run 'make deps' (as root)" >&2; exit 1; }
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CI= SAN="$(FUZZ_SAN)" \
 	  $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
-	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# A long campaign (not in CI): every target FUZZ_CPU_MINUTES of CPU time
+# (30), FUZZ_JOBS at once (2), at nice 19 (tests/fuzz/long.sh), the grown
+# corpora kept in build/fuzz/long/; then the line coverage those corpora
+# reach in each target's own sources, from a coverage build in
+# build/fuzz-cov (tests/fuzz/coverage.sh).
+FUZZ_CPU_MINUTES ?= 30
+FUZZ_JOBS        ?= 2
+FUZZ_COV         := build/fuzz-cov
+fuzz-long: fuzz-build
+	$(MAKE) BUILD=$(FUZZ_COV) CC=$(FUZZ_CC) CI= \
+	  SAN="-fsanitize=fuzzer-no-link -fprofile-instr-generate -fcoverage-mapping" \
+	  $(addprefix $(FUZZ_COV)/fuzz_,$(FUZZ_TARGETS))
+	bash tests/fuzz/long.sh $(FUZZ_BUILD) $$(( $(FUZZ_CPU_MINUTES) * 60 )) \
+	  $(FUZZ_JOBS) $(FUZZ_TARGETS)
+	sh tests/fuzz/coverage.sh $(FUZZ_COV) $(FUZZ_BUILD)/long $(FUZZ_TARGETS)
 
 # Used by the sub-make above (BUILD=build/fuzz, CC=clang).
 .SECONDARY: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/fuzz/*.c) $(UNIT_HELP))
