@@ -226,6 +226,13 @@ put(struct prog *p, struct sock_filter f)
 	p->n++;
 }
 
+static void
+put_all(struct prog *p, const struct sock_filter *insn, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		put(p, insn[i]);
+}
+
 /* "if nr == NR: return ACTION", for each listed call this kernel has. */
 static void
 put_list(struct prog *p, const int *nrs, size_t count, uint32_t action)
@@ -254,8 +261,7 @@ put_socket_rule(struct prog *p)
 		RET(ERRNO(EAFNOSUPPORT)),
 		RET(SECCOMP_RET_ALLOW),
 	};
-	for (size_t i = 0; i < sizeof(rule) / sizeof(rule[0]); i++)
-		put(p, rule[i]);
+	put_all(p, rule, sizeof(rule) / sizeof(rule[0]));
 }
 
 /* clone for a thread only (a new process could do nothing useful here);
@@ -279,8 +285,7 @@ put_clone_rules(struct prog *p)
 	put_list(p, clone, 1, SECCOMP_RET_ALLOW);
 	(void)rule;
 #else
-	for (size_t i = 0; i < sizeof(rule) / sizeof(rule[0]); i++)
-		put(p, rule[i]);
+	put_all(p, rule, sizeof(rule) / sizeof(rule[0]));
 #endif
 }
 

@@ -53,13 +53,19 @@ for t in "$@"; do
 	"$LLVMCOV" report "$bin" -instr-profile="$out/merged.profdata" \
 	    $(sources_of "$t") > "$out/report.txt" 2>&1 || { status=1; continue; }
 	# llvm-cov's columns: Filename Regions Missed Cover Functions Missed
-	# Executed Lines Missed Cover ...
-	awk -v t="$t" -v top="$TOP/" '
+	# Executed Lines Missed Cover ...; a file is named as listed above
+	# (llvm-cov cuts the prefix the files share).
+	awk -v t="$t" -v srcs="$(sources_of "$t")" '
+	    BEGIN { n = split(srcs, src, " ") }
 	    $1 ~ /\.c$/ || $1 == "TOTAL" {
-		if (index($1, top) == 1) $1 = substr($1, length(top) + 1)
+		name = $1
+		for (i = 1; i <= n; i++)
+			if (substr(src[i], length(src[i]) - length($1) + 1) == $1 ||
+			    substr($1, length($1) - length(src[i]) + 1) == src[i])
+				name = src[i]
 		lines = $8; missed = $9
 		if (lines + 0 == 0) next
-		printf "%-13s %-24s %7d %7d %6.1f%%\n", t, $1, lines, lines - missed,
+		printf "%-13s %-24s %7d %7d %6.1f%%\n", t, name, lines, lines - missed,
 		    100 * (lines - missed) / lines
 	    }' "$out/report.txt"
 done

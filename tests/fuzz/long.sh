@@ -18,6 +18,7 @@ shift 3
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
 HZ=$(getconf CLK_TCK)
+. "$TOP/tests/fuzz/lib.sh"
 OUT="$BUILD/long"
 mkdir -p "$OUT"
 
@@ -28,31 +29,16 @@ cpu_of() {
 	    awk -v hz="$HZ" '{ printf "%d\n", ($12 + $13) / hz }'
 }
 
-stat_of() {
-	grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|INITED|NEW|REDUCE)' "$2" | tail -n 1 |
-	    sed -n "s/.* $1: \([^ ]*\).*/\1/p"
-}
-
 one() {
 	t=$1
 	bin="$BUILD/fuzz_$t"
 	work="$OUT/$t"
 	art="$OUT/$t.artifacts"
 	log="$OUT/$t.log"
-	rm -rf "$art"
-	mkdir -p "$work" "$art"
-	[ -d "$TOP/tests/fuzz/corpus/$t" ] && cp -R "$TOP/tests/fuzz/corpus/$t"/. "$work"/
-	tmp=$(mktemp -d /dev/shm/mtlsd-fuzz-long-"$t".XXXXXX 2>/dev/null) ||
-	    { tmp="$OUT/$t.tmp"; rm -rf "$tmp"; mkdir -p "$tmp"; }
-	dict=
-	[ -f "$TOP/tests/fuzz/$t.dict" ] && dict="-dict=$TOP/tests/fuzz/$t.dict"
+	fuzz_prepare "$t" "$work" "$art"
 	start=$(date +%s)
 	# shellcheck disable=SC2086
-	TMPDIR="$tmp" \
-	ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}" \
-	UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-	    nice -n 19 "$bin" -print_final_stats=1 -timeout=25 -rss_limit_mb=2048 \
-	    -artifact_prefix="$art/" $dict "$work" > "$log" 2>&1 &
+	( FUZZ_NICE=19 fuzz_exec "$bin" "$art" $DICT "$work" ) > "$log" 2>&1 &
 	pid=$!
 	used=0
 	asked=
@@ -76,21 +62,19 @@ one() {
 	wait "$pid"
 	rc=$?
 	wall=$(( $(date +%s) - start ))
-	rm -rf "$tmp"
+	rm -rf "$SCRATCH"
 	crash=$(find "$art" -type f 2>/dev/null | head -n 1)
-	runs=$(sed -n 's/^stat::number_of_executed_units:[[:space:]]*//p' "$log" | tail -n 1)
+	runs=$(final_stat number_of_executed_units "$log")
 	[ -n "$runs" ] || runs=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed 's/^#\([0-9]*\).*/\1/')
 	# A SIGINT'd libFuzzer exits 0 or 72 ("run interrupted").
-	if [ -z "$crash" ] && [ "$used" -ge "$BUDGET" ] &&
-	    ! grep -qE 'ERROR: |runtime error|deadly signal|Timeout' "$log"; then
+	if [ -z "$crash" ] && [ "$used" -ge "$BUDGET" ] && ! fuzz_failed "$log"; then
 		printf 'PASS  fuzz/%-12s %6d CPU-s (%ds wall) %11s runs  cov %-5s ft %-6s corpus %s\n' \
 		    "$t" "$used" "$wall" "${runs:-?}" "$(stat_of cov "$log")" \
 		    "$(stat_of ft "$log")" "$(find "$work" -type f | wc -l | tr -d ' ')"
 	else
 		printf 'FAIL  fuzz/%-12s exit %d after %s CPU-s, input: %s, log: %s\n' \
 		    "$t" "$rc" "$used" "${crash:-none}" "$log"
-		awk '/ERROR: |runtime error|deadly signal|Timeout|out-of-memory/ { on = 1 }
-		    on && n < 40 { print "    | " $0; n++ }' "$log"
+		fuzz_report "$log"
 		return 1
 	fi
 }

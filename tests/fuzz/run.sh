@@ -20,15 +20,7 @@ case "$SECS" in
 *) limit=-max_total_time=$SECS ;;
 esac
 
-# The value after "key:" in libFuzzer's last DONE line (or its last status
-# line), e.g. cov, ft, corp.
-stat_of() {
-	grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|INITED|NEW|REDUCE)' "$2" | tail -n 1 |
-	    sed -n "s/.* $1: \([^ ]*\).*/\1/p"
-}
-final_stat() {
-	sed -n "s/^stat::$1:[[:space:]]*//p" "$2" | tail -n 1
-}
+. "$TOP/tests/fuzz/lib.sh"
 
 mkdir -p "$BUILD/logs"
 for t in "$@"; do
@@ -36,24 +28,12 @@ for t in "$@"; do
 	work="$BUILD/work/$t"
 	art="$BUILD/artifacts/$t"
 	log="$BUILD/logs/$t.log"
-	rm -rf "$work" "$art"
-	mkdir -p "$work" "$art"
-	# Scratch files (the PKI, config inputs): in memory where it can be.
-	tmp=$(mktemp -d /dev/shm/mtlsd-fuzz-"$t".XXXXXX 2>/dev/null) ||
-	    { tmp="$BUILD/tmp/$t"; rm -rf "$tmp"; mkdir -p "$tmp"; }
-	if [ -d "$TOP/tests/fuzz/corpus/$t" ]; then
-		cp -R "$TOP/tests/fuzz/corpus/$t"/. "$work"/
-	fi
+	rm -rf "$work"
+	fuzz_prepare "$t" "$work" "$art"
 	seeds=$(find "$work" -type f | wc -l | tr -d ' ')
-	dict=
-	[ -f "$TOP/tests/fuzz/$t.dict" ] && dict="-dict=$TOP/tests/fuzz/$t.dict"
 	start=$(date +%s)
 	# shellcheck disable=SC2086
-	TMPDIR="$tmp" \
-	ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}" \
-	UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-	    "$bin" $limit -print_final_stats=1 -timeout=25 \
-	    -rss_limit_mb=2048 -artifact_prefix="$art/" $dict "$work" > "$log" 2>&1
+	( fuzz_exec "$bin" "$art" $limit $DICT "$work" ) > "$log" 2>&1
 	rc=$?
 	secs=$(( $(date +%s) - start ))
 	runs=$(final_stat number_of_executed_units "$log")
@@ -69,11 +49,9 @@ for t in "$@"; do
 		failed=$((failed + 1))
 		printf 'FAIL  fuzz/%-12s exit %d after %s runs (%ds), input: %s, log: %s\n' \
 		    "$t" "$rc" "${runs:-?}" "$secs" "${crash:-none}" "$log"
-		# The report: from the first sanitizer or check line, its stack.
-		awk '/fuzz (check|setup) failed|ERROR: |runtime error|deadly signal|Timeout|out-of-memory/ { on = 1 }
-		    on && n < 40 { print "    | " $0; n++ }' "$log"
+		fuzz_report "$log"
 		[ -n "$crash" ] && echo "    replay: $bin $crash"
 	fi
-	rm -rf "$tmp"
+	rm -rf "$SCRATCH"
 done
 [ "$failed" -eq 0 ] || { echo "fuzz: $failed target(s) failed"; exit 1; }
