@@ -11,7 +11,8 @@
  *
  * The lists were taken from strace of every e2e test's daemon and the
  * sanitizer build's, and are kept honest by tests/e2e/lib.sh: a test
- * whose daemon logged a refusal fails.
+ * whose daemon logged a refusal fails.  Code that makes a new call after
+ * start-up adds it to `allowed`, under its purpose.
  */
 #include <errno.h>
 #include <signal.h>
@@ -290,6 +291,9 @@ put_clone_rules(struct prog *p)
 }
 
 /* ---- refusals: counted in the handler, logged from the main loop -------- */
+
+/* Globals (house rule 14's exception): the SIGSYS handler runs in
+ * whichever thread made the call and can reach nothing else. */
 
 #define NR_SEEN 512
 static atomic_uint_fast64_t denied_total;
