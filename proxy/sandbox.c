@@ -17,17 +17,6 @@
 #include "proxy/sandbox.h"
 #include "proxy/seccomp.h"
 
-/* LeakSanitizer reads /proc at exit: the sanitizer build keeps it (and
- * ptrace, in seccomp.c). */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANDBOX_KEEP_PROC
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANDBOX_KEEP_PROC
-#endif
-#endif
-
-
 int
 sandbox_landlock_abi(void)
 {
@@ -132,7 +121,7 @@ landlock(const struct config *cfg, int abi)
 	for (size_t i = 0; i < sizeof(accounts) / sizeof(accounts[0]); i++)
 		if (allow(ruleset, accounts[i], FS_FILE_READ) == -1)
 			goto out;
-#ifdef SANDBOX_KEEP_PROC
+#if SECCOMP_FOR_LSAN
 	/* LeakSanitizer reads /proc/self/maps and task/ at exit. */
 	if (allow(ruleset, "/proc", FS_READ) == -1)
 		goto out;

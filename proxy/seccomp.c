@@ -46,16 +46,6 @@
 #define SET_RETURN(uc, v) ((uc)->uc_mcontext.regs[0] = (unsigned long long)(v))
 #endif
 
-/* LeakSanitizer stops the threads at exit from a traced child process
- * (clone without CLONE_THREAD, ptrace, waitpid) and reads /proc. */
-#if defined(__SANITIZE_ADDRESS__)
-#define KEEP_LSAN
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KEEP_LSAN
-#endif
-#endif
-
 /* Calls one architecture has and the other does not (aarch64 has only
  * the *at and p* forms): -1 leaves them out of the filter. */
 #ifndef __NR_open
@@ -137,7 +127,7 @@
 /* What only an attacker who runs code in mtlsd would call. */
 static const int killed[] = {
 	__NR_execve, __NR_execveat, __NR_fork, __NR_vfork,
-#ifndef KEEP_LSAN
+#if !SECCOMP_FOR_LSAN
 	__NR_ptrace,
 #endif
 	__NR_process_vm_readv, __NR_process_vm_writev,
@@ -198,7 +188,7 @@ static const int allowed[] = {
 	__NR_getuid, __NR_geteuid, __NR_getgid, __NR_getegid,
 	__NR_getgroups, __NR_getresuid, __NR_getresgid, __NR_uname,
 	__NR_getrlimit, __NR_prlimit64, __NR_getrusage, __NR_getrandom,
-#ifdef KEEP_LSAN
+#if SECCOMP_FOR_LSAN
 	__NR_ptrace, __NR_wait4, __NR_waitid, __NR_getppid, __NR_kill,
 	__NR_getdents,
 	__NR_sched_getparam, __NR_sched_getscheduler,
@@ -281,7 +271,7 @@ put_clone_rules(struct prog *p)
 	static const int clone3[] = { __NR_clone3 };
 
 	put_list(p, clone3, 1, ERRNO(ENOSYS));
-#ifdef KEEP_LSAN
+#if SECCOMP_FOR_LSAN
 	static const int clone[] = { __NR_clone };
 	put_list(p, clone, 1, SECCOMP_RET_ALLOW);
 	(void)rule;

@@ -25,6 +25,20 @@
 
 #include <stdint.h>
 
+/* 1 in the AddressSanitizer build, whose LeakSanitizer stops the threads
+ * at exit from a traced child process and reads /proc: that build's
+ * sandbox keeps fork, ptrace and /proc for it (sandbox.c, seccomp.c). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SECCOMP_FOR_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SECCOMP_FOR_LSAN 1
+#endif
+#endif
+#ifndef SECCOMP_FOR_LSAN
+#define SECCOMP_FOR_LSAN 0
+#endif
+
 struct event_base;
 
 /* Installs the filter (no_new_privs must already be set).  With base,

@@ -83,10 +83,8 @@ one() {
 # so that lines from parallel jobs do not interleave.
 failed=0
 running=0
-pids=
 for t in "$@"; do
 	one "$t" > "$OUT/$t.result" 2>&1 &
-	pids="$pids $!"
 	running=$((running + 1))
 	if [ "$running" -ge "$JOBS" ]; then
 		wait -n 2>/dev/null || wait

@@ -31,17 +31,6 @@
 #include "proxy/seccomp.h"
 #include "tests/unit/table.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define LSAN_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LSAN_BUILD 1
-#endif
-#endif
-#ifndef LSAN_BUILD
-#define LSAN_BUILD 0
-#endif
-
 /* In the child: the line of the first expectation that failed. */
 #define EXPECT(c) do { if (!(c)) _exit(__LINE__ & 0xff ? __LINE__ & 0xff : 1); } while (0)
 
@@ -112,7 +101,7 @@ no_new_process(void)
 
 	errno = 0;
 	pid = fork();
-	if (LSAN_BUILD) {
+	if (SECCOMP_FOR_LSAN) {
 		if (pid == 0)
 			_exit(0);
 		EXPECT(pid > 0 && waitpid(pid, &status, 0) == pid);
@@ -138,7 +127,7 @@ ptrace_kills(void)
 {
 	long rc = ptrace(PTRACE_TRACEME, 0, NULL, NULL);
 
-	_exit(LSAN_BUILD && rc == 0 ? 0 : 2);
+	_exit(SECCOMP_FOR_LSAN && rc == 0 ? 0 : 2);
 }
 
 static void
@@ -190,9 +179,9 @@ run_row(void **state)
 	int status;
 	pid_t pid;
 
-	bool killed = r->killed && !(LSAN_BUILD && r->lsan_differs);
+	bool killed = r->killed && !(SECCOMP_FOR_LSAN && r->lsan_differs);
 
-	row_at("%s%s", r->name, LSAN_BUILD && r->lsan_differs ?
+	row_at("%s%s", r->name, SECCOMP_FOR_LSAN && r->lsan_differs ?
 	    " (sanitizer build: allowed)" : "");
 	pid = fork();
 	row_true(pid >= 0);
